@@ -1,0 +1,5 @@
+"""Entry point for `python -m evocli`."""
+
+from evocli.cli import main
+
+main()

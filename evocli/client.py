@@ -1,0 +1,239 @@
+"""The chat completions protocol as plain data: build requests, parse answers and errors (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from evocli import __version__
+from evocli.config import Settings
+from evocli.errors import (
+    AuthError,
+    CreditsError,
+    EvocliError,
+    InputError,
+    ProtocolError,
+    TemporaryError,
+)
+from evocli.redact import mask, redact
+
+USER_AGENT = f"evocli/{__version__}"
+# Statuses worth another attempt: the server may answer differently in a moment.
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request, without its credentials (those are added by the transport)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: Mapping[str, Any] | None = None
+    stream: bool = False
+
+    def encoded_body(self) -> bytes | None:
+        if self.body is None:
+            return None
+        return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
+
+
+@dataclass
+class Completion:
+    """A finished answer, from a plain response or assembled from a stream."""
+
+    content: str
+    finish_reason: str | None
+    usage: dict[str, Any] | None
+    id: str | None
+    model: str | None
+    raw: bytes | None = None  # the response body exactly as received (non-streamed only)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def build_request(settings: Settings, messages: Sequence[Mapping[str, Any]], *, stream: bool) -> Request:
+    """The chat completions request for these messages."""
+    body: dict[str, Any] = {"model": settings.model, "messages": list(messages)}
+    body.update(settings.params)
+    if stream:
+        body["stream"] = True
+        body.setdefault("stream_options", {"include_usage": True})
+    else:
+        body.pop("stream", None)
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if stream else "application/json",
+        "User-Agent": USER_AGENT,
+    }
+    return Request("POST", f"{settings.base_url}/chat/completions", headers, body, stream)
+
+
+def build_credits_request(settings: Settings) -> Request:
+    """The account credits query."""
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    return Request("GET", settings.credits_url, headers)
+
+
+def describe_request(request: Request, api_key: str | None) -> dict[str, Any]:
+    """The request as `--dry-run` shows it, the key masked."""
+    headers = dict(request.headers)
+    headers["Authorization"] = f"Bearer {mask(api_key)}"
+    return {"method": request.method, "url": request.url, "headers": headers, "body": request.body}
+
+
+def parse_completion(raw: bytes) -> Completion:
+    """Read a non-streamed chat completion body; anything malformed is a protocol error."""
+    data = parse_json_object(raw)
+    if "choices" not in data and ("error" in data or "message" in data):
+        message, _ = api_error_details(raw)
+        raise ProtocolError(f"the server answered with an error: {_quote(message)}")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ProtocolError("the server's answer has no choices")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        raise ProtocolError("the server's answer has no message")
+    usage = data.get("usage")
+    return Completion(
+        content=content_text(message.get("content")),
+        finish_reason=_str_or_none(choices[0].get("finish_reason")),
+        usage=usage if isinstance(usage, dict) else None,
+        id=_str_or_none(data.get("id")),
+        model=_str_or_none(data.get("model")),
+        raw=raw,
+        data=data,
+    )
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A response body that must be a JSON object."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        snippet = _snippet(raw)
+        detail = f" (it starts {snippet!r})" if snippet else " (it is empty)"
+        raise ProtocolError(f"the server's answer is not valid JSON{detail}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("the server's answer is not a JSON object")
+    return data
+
+
+def content_text(content: Any) -> str:
+    """Message content as text: a string, null (a tool call), or a list of text parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    raise ProtocolError("the answer's content is neither text nor a list of parts")
+
+
+def api_error_details(raw: bytes) -> tuple[str | None, str | None]:
+    """The API's own error message and suggestion, from either error body shape."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return (_snippet(raw) or None), None
+    if not isinstance(data, dict):
+        return None, None
+    err = data.get("error", data)
+    if isinstance(err, str):
+        return _one_line(err), None
+    if not isinstance(err, dict):
+        return None, None
+    message = err.get("message")
+    suggestion = err.get("fallback_suggestion")
+    return (
+        _one_line(message) if isinstance(message, str) and message.strip() else None,
+        _one_line(suggestion) if isinstance(suggestion, str) and suggestion.strip() else None,
+    )
+
+
+_DEFAULT_HINTS = {
+    401: "check EVOLINK_API_KEY (keys start with sk-; manage them at https://evolink.ai/dashboard/keys)",
+    402: "top up credits at https://evolink.ai/dashboard/billing",
+    403: "this key may not use this model or endpoint",
+    404: "check the model name (-m) and the base URL",
+    413: "the request is too large: shorten the prompt or shrink images",
+    429: "rate limited: try again later, or raise --retries / --retry-max-time",
+}
+
+
+def error_for_status(status: int, raw: bytes) -> EvocliError:
+    """The evocli error for an HTTP error status, quoting the API's own message."""
+    message, suggestion = api_error_details(raw)
+    text = f"HTTP {status} {_reason(status)}"
+    if message:
+        text += f": {_quote(message)}"
+    hint = suggestion or _DEFAULT_HINTS.get(status)
+    cls: type[EvocliError]
+    if status in (401, 403):
+        cls = AuthError
+    elif status == 402:
+        cls = CreditsError
+    elif status in RETRYABLE_STATUSES or status >= 500:
+        cls = TemporaryError
+        if status >= 500 and hint is None:
+            hint = "the service is having trouble: try again later"
+    elif 300 <= status < 400:
+        cls = ProtocolError
+        text = f"HTTP {status} {_reason(status)}: unexpected redirect (evocli does not follow them)"
+    else:
+        cls = InputError
+    return cls(text, hint=hint, http_status=status)
+
+
+def is_retryable_status(status: int) -> bool:
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
+
+
+def _quote(message: str | None) -> str:
+    return json.dumps(redact(message or "unknown error"), ensure_ascii=False)
+
+
+def _one_line(text: str) -> str:
+    return redact(" ".join(text.split()))
+
+
+def _snippet(raw: bytes, limit: int = 120) -> str:
+    text = _one_line(raw.decode("utf-8", "replace"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def usage_counts(usage: dict[str, Any] | None) -> dict[str, int]:
+    """The token counts evocli reports, flattened from the API's usage object."""
+    usage = usage or {}
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+
+    def num(value: Any) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    return {
+        "prompt_tokens": num(usage.get("prompt_tokens")),
+        "completion_tokens": num(usage.get("completion_tokens")),
+        "reasoning_tokens": num(completion_details.get("reasoning_tokens"))
+        if isinstance(completion_details, dict)
+        else 0,
+        "cached_tokens": num(prompt_details.get("cached_tokens"))
+        if isinstance(prompt_details, dict)
+        else 0,
+        "total_tokens": num(usage.get("total_tokens")),
+    }

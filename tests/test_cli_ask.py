@@ -1,0 +1,288 @@
+"""`evocli ask` in-process against the local server: exact stdout, stderr, exit code and request."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import KEY, Run
+from tests.server import FakeServer, Reply, completion_body, free_port
+
+Cli = Any
+HINT_EMPTY = 'hint: give the prompt as arguments (evocli ask "...") or pipe it on stdin\n'
+
+
+def user(text: str) -> dict[str, Any]:
+    return {"role": "user", "content": text}
+
+
+def test_plain_answer(cli: Cli, api_env: FakeServer) -> None:
+    r: Run = cli(["ask", "Say", "hello"])
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "Hello from the test server.\n", "")
+    [req] = api_env.requests
+    assert (req.method, req.path) == ("POST", "/v1/chat/completions")
+    assert req.headers["Authorization"] == f"Bearer {KEY}"
+    assert req.headers["Content-Type"] == "application/json"
+    assert req.json == {"model": "gpt-5.2", "messages": [user("Say hello")]}
+
+
+def test_answer_ends_in_exactly_one_newline(cli: Cli, api_env: FakeServer) -> None:
+    api_env.script(Reply(body=completion_body("line\n\n\n")), Reply(body=completion_body("")))
+    assert cli(["ask", "x"]).stdout == "line\n"
+    assert cli(["ask", "x"]).stdout == "\n"
+
+
+def test_stdin_then_blank_line_then_args(cli: Cli, api_env: FakeServer) -> None:
+    r = cli(["ask", "Summarize"], input="notes line 1\nnotes line 2\n")
+    assert r.exit_code == 0
+    assert api_env.bodies[0]["messages"] == [user("notes line 1\nnotes line 2\n\nSummarize")]
+
+
+def test_stdin_only_and_lone_dash(cli: Cli, api_env: FakeServer) -> None:
+    assert cli(["ask"], input="from stdin\n").exit_code == 0
+    assert cli(["ask", "-"], input="dash\n").exit_code == 0
+    assert [b["messages"] for b in api_env.bodies] == [[user("from stdin")], [user("dash")]]
+
+
+def test_dash_among_words_is_literal(cli: Cli, api_env: FakeServer) -> None:
+    assert cli(["ask", "a", "-", "b"]).exit_code == 0
+    assert api_env.bodies[0]["messages"] == [user("a - b")]
+
+
+def test_no_stdin_ignores_piped_text(cli: Cli, api_env: FakeServer) -> None:
+    assert cli(["ask", "--no-stdin", "just", "args"], input="ignored\n").exit_code == 0
+    assert api_env.bodies[0]["messages"] == [user("just args")]
+
+
+def test_dash_with_no_stdin_is_usage_error(cli: Cli, api_env: FakeServer) -> None:
+    r = cli(["ask", "--no-stdin", "-"])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == "evocli: error: a lone - reads the prompt from stdin, which --no-stdin forbids\n"
+    assert api_env.requests == []
+
+
+@pytest.mark.parametrize(("args", "stdin"), [(["ask"], ""), (["ask", "  "], "\n\n"), (["ask", "--no-stdin"], "x")])
+def test_empty_prompt_is_65(cli: Cli, api_env: FakeServer, args: list[str], stdin: str) -> None:
+    r = cli(args, input=stdin)
+    assert (r.exit_code, r.stdout) == (65, "")
+    assert r.stderr == "evocli: error: the prompt is empty\n" + HINT_EMPTY
+    assert api_env.requests == []
+
+
+def test_invalid_utf8_stdin_is_65(cli: Cli, api_env: FakeServer) -> None:
+    r = cli(["ask", "x"], input=b"ok \xff\xfe")
+    assert (r.exit_code, r.stderr) == (65, "evocli: error: stdin is not valid UTF-8 text (byte 3)\n")
+
+
+def test_call_options_shape_the_body(cli: Cli, api_env: FakeServer) -> None:
+    r = cli([
+        "ask", "-s", "Be terse.", "-m", "gpt-5.5", "-t", "0.3", "--max-tokens", "50",
+        "-p", "reasoning_effort=high", "-p", "seed=7", "-p", 'response_format={"type":"json_object"}',
+        "-p", "user=007", "-p", "note=a=b", "Q?",
+    ])
+    assert r.exit_code == 0
+    assert api_env.bodies[0] == {
+        "model": "gpt-5.5",
+        "messages": [{"role": "system", "content": "Be terse."}, user("Q?")],
+        "reasoning_effort": "high",
+        "seed": 7,
+        "response_format": {"type": "json_object"},
+        "user": "007",
+        "note": "a=b",
+        "temperature": 0.3,
+        "max_completion_tokens": 50,
+    }
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("seed", "-p expects KEY=VALUE, got 'seed'"),
+        ("=3", "-p expects KEY=VALUE, got '=3'"),
+        ("messages=[]", "-p cannot set 'messages': give the prompt as arguments or stdin"),
+        ("stream=true", "-p cannot set 'stream': use --stream / --no-stream"),
+    ],
+)
+def test_bad_params_are_usage_errors(cli: Cli, api_env: FakeServer, param: str, message: str) -> None:
+    r = cli(["ask", "-p", param, "x"])
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"evocli: error: {message}\n")
+    assert api_env.requests == []
+
+
+def test_output_json_is_the_body_as_received(cli: Cli, api_env: FakeServer) -> None:
+    raw = b'{"id":"c1",  "model":"gpt-5.2","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"total_tokens":3}}'
+    api_env.script(Reply(body=raw), Reply(body=raw + b"\n"))
+    assert cli(["ask", "-o", "json", "x"]).stdout == raw.decode() + "\n"
+    assert cli(["ask", "-o", "json", "x"]).stdout == raw.decode() + "\n"
+
+
+def test_output_usage_is_one_json_line(cli: Cli, api_env: FakeServer) -> None:
+    r = cli(["ask", "-o", "usage", "x"])
+    assert r.exit_code == 0
+    assert r.stdout.count("\n") == 1
+    assert json.loads(r.stdout) == completion_body()["usage"]
+
+
+def test_show_usage_on_stderr(cli: Cli, api_env: FakeServer) -> None:
+    r = cli(["ask", "-u", "x"])
+    assert r.stdout == "Hello from the test server.\n"
+    assert r.stderr == "usage: prompt_tokens=12 completion_tokens=7 reasoning_tokens=3 cached_tokens=2 total_tokens=19\n"
+
+
+def test_finish_reason_warning_and_quiet(cli: Cli, api_env: FakeServer) -> None:
+    api_env.script(Reply(body=completion_body("partial", finish_reason="length")),
+                   Reply(body=completion_body("partial", finish_reason="length")),
+                   Reply(body=completion_body("x", finish_reason="content_filter")))
+    r = cli(["ask", "x"])
+    assert (r.exit_code, r.stdout) == (0, "partial\n")
+    assert r.stderr == ("evocli: warning: the answer was cut short by the token limit "
+                        "(finish_reason: length); raise --max-tokens\n")
+    r = cli(["ask", "-q", "x"])
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "partial\n", "")
+    assert cli(["ask", "x"]).stderr == (
+        "evocli: warning: the answer was stopped by the content filter (finish_reason: content_filter)\n")
+
+
+def test_dry_run_prints_request_and_touches_nothing(cli: Cli, api_env: FakeServer, isolated: Path) -> None:
+    r = cli(["ask", "--dry-run", "-s", "sys", "-p", "seed=1", "hello"], input="ctx\n")
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert json.loads(r.stdout) == {
+        "method": "POST",
+        "url": f"{api_env.base_url}/chat/completions",
+        "headers": {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": r.stdout.split('"User-Agent": "')[1].split('"')[0],
+            "Authorization": "Bearer sk-…WXYZ",
+        },
+        "body": {"model": "gpt-5.2", "messages": [{"role": "system", "content": "sys"}, user("ctx\n\nhello")], "seed": 1},
+    }
+    assert KEY not in r.stdout
+    assert api_env.requests == []
+    assert not (isolated / "ledger").exists()
+
+
+def test_dry_run_works_without_a_key(cli: Cli) -> None:
+    r = cli(["ask", "--dry-run", "hi"])
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["headers"]["Authorization"] == "Bearer <none>"
+
+
+def test_model_from_env_and_config(cli: Cli, api_env: FakeServer, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = isolated / "config" / "evocli" / "config.yaml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("model: from-config\nparams: {seed: 3}\n")
+    cli(["ask", "x"])
+    monkeypatch.setenv("EVOCLI_MODEL", "from-env")
+    cli(["ask", "x"])
+    cli(["ask", "-m", "from-flag", "-p", "seed=4", "x"])
+    assert [(b["model"], b["seed"]) for b in api_env.bodies] == [
+        ("from-config", 3), ("from-env", 3), ("from-flag", 4)]
+
+
+ERRORS = [
+    (400, {"error": {"code": 400, "message": "Invalid request parameters", "type": "invalid_request_error"}}, 65,
+     'evocli: error: HTTP 400 Bad Request: "Invalid request parameters"\n'),
+    (401, {"error": {"code": 401, "message": "Invalid or expired token", "type": "authentication_error"}}, 77,
+     'evocli: error: HTTP 401 Unauthorized: "Invalid or expired token"\n'
+     "hint: check EVOLINK_API_KEY (keys start with sk-; manage them at https://evolink.ai/dashboard/keys)\n"),
+    (402, {"error": {"code": 402, "message": "Insufficient quota", "type": "insufficient_quota_error",
+                     "fallback_suggestion": "https://evolink.ai/dashboard/billing"}}, 69,
+     'evocli: error: HTTP 402 Payment Required: "Insufficient quota"\nhint: https://evolink.ai/dashboard/billing\n'),
+    (403, {"error": {"message": "Access denied for this model", "param": "model"}}, 77,
+     'evocli: error: HTTP 403 Forbidden: "Access denied for this model"\n'
+     "hint: this key may not use this model or endpoint\n"),
+    (404, {"code": "model_not_found", "message": "Model 'gpt-9' is not available"}, 65,
+     "evocli: error: HTTP 404 Not Found: \"Model 'gpt-9' is not available\"\n"
+     "hint: check the model name (-m) and the base URL\n"),
+    (413, {"error": {"message": "Image file too large", "fallback_suggestion": "compress image to under 10MB"}}, 65,
+     'evocli: error: HTTP 413 Request Entity Too Large: "Image file too large"\nhint: compress image to under 10MB\n'),
+    (429, {"error": {"message": "Rate limit exceeded", "fallback_suggestion": "retry after 60 seconds"}}, 75,
+     'evocli: error: HTTP 429 Too Many Requests: "Rate limit exceeded"\nhint: retry after 60 seconds\n'),
+    (500, {"error": {"message": "boom"}}, 75,
+     'evocli: error: HTTP 500 Internal Server Error: "boom"\nhint: the service is having trouble: try again later\n'),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "code", "stderr"), ERRORS, ids=[str(e[0]) for e in ERRORS])
+def test_api_errors(cli: Cli, api_env: FakeServer, status: int, body: Any, code: int, stderr: str) -> None:
+    api_env.script(Reply(status=status, body=body))
+    r = cli(["ask", "--retries", "0", "x"])
+    assert (r.exit_code, r.stdout, r.stderr) == (code, "", stderr)
+
+
+def test_key_echoed_by_server_never_printed(cli: Cli, api_env: FakeServer) -> None:
+    api_env.script(Reply(status=401, body={"error": {"message": f"key {KEY} is revoked"}}))
+    r = cli(["ask", "x"])
+    assert r.exit_code == 77
+    assert KEY not in r.stderr + r.stdout
+    assert r.stderr.startswith('evocli: error: HTTP 401 Unauthorized: "key sk-…WXYZ is revoked"\n')
+
+
+def test_malformed_body_is_76(cli: Cli, api_env: FakeServer) -> None:
+    api_env.script(Reply(body=b"{not json"), Reply(body={"object": "chat.completion"}))
+    r = cli(["ask", "x"])
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        76, "", "evocli: error: the server's answer is not valid JSON (it starts '{not json')\n")
+    r = cli(["ask", "-o", "json", "x"])
+    assert (r.exit_code, r.stdout, r.stderr) == (76, "", "evocli: error: the server's answer has no choices\n")
+
+
+def test_refused_connection_is_75(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    monkeypatch.setenv("EVOLINK_API_KEY", KEY)
+    monkeypatch.setenv("EVOLINK_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    r = cli(["ask", "--retries", "0", "x"])
+    assert (r.exit_code, r.stdout) == (75, "")
+    assert r.stderr == f"evocli: error: cannot connect to 127.0.0.1:{port}: Connection refused\n"
+
+
+def test_read_timeout_is_75(cli: Cli, api_env: FakeServer) -> None:
+    api_env.script(Reply(delay=1.0, body=completion_body()))
+    r = cli(["ask", "--retries", "0", "--timeout", "0.2", "x"])
+    assert (r.exit_code, r.stdout) == (75, "")
+    assert r.stderr == (f"evocli: error: no answer from 127.0.0.1:{api_env.port} within 0.2 s\n"
+                        "hint: raise --timeout for slow models\n")
+
+
+def test_no_key_is_78(cli: Cli, server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVOLINK_BASE_URL", server.base_url)
+    r = cli(["ask", "x"])
+    assert (r.exit_code, r.stdout) == (78, "")
+    assert r.stderr == ("evocli: error: no API key configured\nhint: set EVOLINK_API_KEY "
+                        "(keys start with sk-; create one at https://evolink.ai/dashboard/keys)\n")
+    assert server.requests == []
+
+
+def test_insecure_base_url_is_78(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVOLINK_API_KEY", KEY)
+    monkeypatch.setenv("EVOLINK_BASE_URL", "http://api.example.com/v1")
+    r = cli(["ask", "x"])
+    assert r.exit_code == 78
+    assert r.stderr == ("evocli: error: base URL 'http://api.example.com/v1' uses plain http to a non-loopback "
+                        "host: the key would travel in clear\nhint: use https://\n")
+
+
+def test_bad_config_is_78(cli: Cli, api_env: FakeServer, isolated: Path) -> None:
+    cfg = isolated / "config" / "evocli" / "config.yaml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("modle: x\n")
+    r = cli(["ask", "x"])
+    assert r.exit_code == 78
+    assert r.stderr.startswith(f"evocli: error: config file {cfg}: unknown key 'modle'\nhint: known keys: ")
+    assert api_env.requests == []
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_non_positive_timeout_is_usage_error(cli: Cli, api_env: FakeServer, value: str) -> None:
+    r = cli(["ask", "--timeout", value, "x"])
+    assert (r.exit_code, r.stderr) == (2, "evocli: error: --timeout must be a positive number of seconds\n")
+
+
+def test_bad_option_is_exit_2(cli: Cli) -> None:
+    assert cli(["ask", "--bogus", "x"]).exit_code == 2
+    assert cli(["ask", "-o", "xml", "x"]).exit_code == 2
+    assert cli(["ask", "-t", "warm", "x"]).exit_code == 2
