@@ -9,7 +9,7 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Annotated, Any, NoReturn
 
@@ -24,6 +24,7 @@ from evocli.redact import add_secret, redact
 class OutputMode(str, Enum):
     text = "text"
     json = "json"
+    jsonl = "jsonl"
     usage = "usage"
 
 
@@ -96,7 +97,17 @@ OutputOpt = Annotated[
         "-o",
         "--output",
         case_sensitive=False,
-        help="text: the answer; json: the response body; usage: the usage object.",
+        help="text: the answer; json: the response body; jsonl: streamed JSON lines; "
+        "usage: the usage object.",
+        rich_help_panel=_OUT,
+    ),
+]
+StreamOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--stream/--no-stream",
+        help="Stream the answer as it arrives [default: when stdout is a terminal and -o text].",
+        show_default=False,
         rich_help_panel=_OUT,
     ),
 ]
@@ -170,6 +181,7 @@ class CallOptions:
     max_tokens: int | None = None
     params: list[str] = field(default_factory=list)
     output: OutputMode = OutputMode.text
+    stream: bool | None = None
     show_usage: bool = False
     dry_run: bool = False
     quiet: bool = False
@@ -179,6 +191,14 @@ class CallOptions:
     connect_timeout: float | None = None
     retries: int | None = None
     retry_max_time: float | None = None
+
+    @classmethod
+    def pick(cls, values: dict[str, Any]) -> CallOptions:
+        """Build from a command's parameters (its `locals()`), taking the shared ones by name."""
+        names = {f.name for f in fields(cls)}
+        given = {k: v for k, v in values.items() if k in names}
+        given["params"] = list(values.get("param") or [])
+        return cls(**given)
 
     def overrides(self) -> config.Overrides:
         """These flags as the top settings layer."""
@@ -401,6 +421,7 @@ def ask(
     max_tokens: MaxTokensOpt = None,
     param: ParamOpt = None,
     output: OutputOpt = OutputMode.text,
+    stream: StreamOpt = None,
     show_usage: ShowUsageOpt = False,
     dry_run: DryRunOpt = False,
     tag: TagOpt = None,
@@ -423,23 +444,7 @@ def ask(
             raise UsageError("a lone - reads the prompt from stdin, which --no-stdin forbids")
         stdin_text = None if no_stdin else read_stdin(force=from_stdin_only)
         text = messages.compose_prompt([] if from_stdin_only else args, stdin_text)
-        opts = CallOptions(
-            model=model,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            params=list(param or []),
-            output=output,
-            show_usage=show_usage,
-            dry_run=dry_run,
-            quiet=quiet,
-            tag=tag,
-            no_ledger=no_ledger,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            retries=retries,
-            retry_max_time=retry_max_time,
-        )
-        run_call(opts, messages.ask_messages(text, system), "ask")
+        run_call(CallOptions.pick(locals()), messages.ask_messages(text, system), "ask")
 
 
 def main() -> None:

@@ -23,6 +23,6 @@ def test_every_command_and_option_is_documented() -> None:
     for name, command in group.commands.items():  # type: ignore[attr-defined]
         assert f"evocli {name}" in README, name
         for param in command.params:
-            for opt in param.opts:
+            for opt in [*param.opts, *getattr(param, "secondary_opts", [])]:
                 if opt.startswith("-"):
-                    assert f"`{opt}" in README or f", {opt}" in README, f"{name} {opt}"
+                    assert f"`{opt}" in README or f", {opt}" in README or f"/ {opt}" in README, f"{name} {opt}"
