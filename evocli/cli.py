@@ -8,7 +8,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Annotated, Any, NoReturn
@@ -17,7 +17,7 @@ import typer
 
 from evocli import __version__, client, config, ledger, messages
 from evocli.errors import EvocliError, ExitCode, InputError, UsageError
-from evocli.output import Console, render
+from evocli.output import Console, Renderer
 from evocli.redact import add_secret, redact
 
 
@@ -326,6 +326,31 @@ def load_settings(
     return settings
 
 
+def stream_mode(opts: CallOptions, stdout_is_tty: bool) -> bool:
+    """Whether to stream: `jsonl` always, `json` never, else the flag, else only to a terminal."""
+    if opts.output is OutputMode.jsonl:
+        if opts.stream is False:
+            raise UsageError("-o jsonl always streams; drop --no-stream")
+        return True
+    if opts.output is OutputMode.json:
+        if opts.stream:
+            raise UsageError(
+                "-o json prints the response body as received, which a stream does not have",
+                hint="use -o jsonl for streamed JSON",
+            )
+        return False
+    if opts.stream is not None:
+        return opts.stream
+    return stdout_is_tty and opts.output is OutputMode.text
+
+
+def _stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def run_call(
     opts: CallOptions,
     msgs: list[messages.Message],
@@ -337,8 +362,9 @@ def run_call(
     Returns the completion (None for --dry-run) so a command can do more with it.
     """
     console = _console(opts.quiet)
+    stream = stream_mode(opts, _stdout_is_tty())
     settings = load_settings(opts, conversation, need_key=not opts.dry_run)
-    request = client.build_request(settings, msgs, stream=False)
+    request = client.build_request(settings, msgs, stream=stream)
     if opts.dry_run:
         doc = client.describe_request(request, settings.api_key)
         console.answer((json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
@@ -346,59 +372,72 @@ def run_call(
 
     from evocli import transport
 
-    started = time.monotonic()
+    renderer = Renderer(console, opts.output.value, opts.show_usage)
+    record = _Recorder(console, settings, opts, command, stream)
     try:
-        completion, reply = transport.complete(settings, request)
+        if stream:
+            completion, reply = transport.stream(settings, request, renderer.delta, console.notice)
+        else:
+            completion, reply = transport.complete(settings, request, console.notice)
     except EvocliError as err:
-        _record(console, settings, opts, command, started, error=err)
+        record(exit_code=int(err.code), status=err.http_status, attempts=err.attempts)
+        renderer.cut()
         raise
     except KeyboardInterrupt:
-        _record(console, settings, opts, command, started, error=None, interrupted=True)
+        record(exit_code=int(ExitCode.INTERRUPTED))
+        with suppress(OSError):
+            renderer.cut()
         raise
-    _record(console, settings, opts, command, started, completion=completion, reply=reply)
-    render(console, completion, opts.output.value, opts.show_usage)
+    except BrokenPipeError:
+        record(exit_code=int(ExitCode.OK), status=200)
+        raise
+    record(exit_code=0, status=reply.status, attempts=reply.attempts, completion=completion)
+    if not stream:
+        renderer.delta(completion.content)
+    renderer.end(completion)
     return completion
 
 
-def _record(
-    console: Console,
-    settings: config.Settings,
-    opts: CallOptions,
-    command: str,
-    started: float,
-    *,
-    completion: client.Completion | None = None,
-    reply: Any = None,
-    error: EvocliError | None = None,
-    interrupted: bool = False,
-) -> None:
-    """Append the call to the usage ledger; a ledger that cannot be written is only a warning."""
-    if not settings.ledger:
-        return
-    if completion is not None:
-        exit_code, status, attempts = 0, reply.status, reply.attempts
-    elif error is not None:
-        exit_code, status, attempts = int(error.code), error.http_status, max(error.attempts, 1)
-    else:
-        exit_code, status, attempts = int(ExitCode.INTERRUPTED), None, 1
-    record = ledger.CallRecord(
-        command=command,
-        model=(completion.model if completion and completion.model else settings.model),
-        ok=completion is not None and not interrupted,
-        exit_code=exit_code,
-        latency_ms=round((time.monotonic() - started) * 1000),
-        attempts=attempts,
-        stream=False,
-        tag=opts.tag,
-        id=completion.id if completion else None,
-        http_status=status,
-        finish_reason=completion.finish_reason if completion else None,
-        usage=completion.usage if completion else None,
-    )
-    try:
-        ledger.append(settings.ledger_dir, record)
-    except OSError as exc:
-        console.warn(f"could not write the usage ledger in {settings.ledger_dir}: {exc.strerror or exc}")
+class _Recorder:
+    """Appends the call to the usage ledger; a ledger that cannot be written is only a warning."""
+
+    def __init__(
+        self, console: Console, settings: config.Settings, opts: CallOptions, command: str, stream: bool
+    ) -> None:
+        self.console, self.settings, self.opts = console, settings, opts
+        self.command, self.stream = command, stream
+        self.started = time.monotonic()
+
+    def __call__(
+        self,
+        *,
+        exit_code: int,
+        status: int | None = None,
+        attempts: int = 0,
+        completion: client.Completion | None = None,
+    ) -> None:
+        if not self.settings.ledger:
+            return
+        entry = ledger.CallRecord(
+            command=self.command,
+            model=(completion.model if completion and completion.model else self.settings.model),
+            ok=completion is not None,
+            exit_code=exit_code,
+            latency_ms=round((time.monotonic() - self.started) * 1000),
+            attempts=max(attempts, 1),
+            stream=self.stream,
+            tag=self.opts.tag,
+            id=completion.id if completion else None,
+            http_status=status,
+            finish_reason=completion.finish_reason if completion else None,
+            usage=completion.usage if completion else None,
+        )
+        try:
+            ledger.append(self.settings.ledger_dir, entry)
+        except OSError as exc:
+            self.console.warn(
+                f"could not write the usage ledger in {self.settings.ledger_dir}: {exc.strerror or exc}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------

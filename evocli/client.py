@@ -237,3 +237,133 @@ def usage_counts(usage: dict[str, Any] | None) -> dict[str, int]:
         else 0,
         "total_tokens": num(usage.get("total_tokens")),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Streams: chunks of a streamed answer, assembled into a Completion.
+
+
+class StreamAssembler:
+    """Collects the chunks of a streamed answer and knows whether it ended properly.
+
+    `add` takes one SSE event and returns the text it adds to the answer ("" for none).
+    A stream is complete when `[DONE]` arrived, or when it closed cleanly after a chunk that
+    carried a finish_reason; anything else is a broken stream.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.id: str | None = None
+        self.model: str | None = None
+        self.done = False
+        self.chunks = 0
+
+    def add(self, data: str, event: str = "message") -> str:
+        if self.done:
+            return ""
+        if data.strip() == "[DONE]":
+            self.done = True
+            return ""
+        if event == "error":
+            message, _ = api_error_details(data.encode())
+            raise ProtocolError(f"the stream reported an error: {_quote(message or data)}")
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            snippet = _snippet(data.encode())
+            raise ProtocolError(f"the stream sent a chunk that is not JSON: {snippet!r}") from None
+        if not isinstance(chunk, dict):
+            raise ProtocolError("the stream sent a chunk that is not a JSON object")
+        if "error" in chunk and "choices" not in chunk:
+            message, _ = api_error_details(data.encode())
+            raise ProtocolError(f"the stream reported an error: {_quote(message)}")
+        self.chunks += 1
+        self.id = self.id or _str_or_none(chunk.get("id"))
+        self.model = self.model or _str_or_none(chunk.get("model"))
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return ""
+        choice = choices[0]
+        if isinstance(choice.get("finish_reason"), str):
+            self.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        text = content_text(delta.get("content")) if isinstance(delta, dict) else ""
+        if text:
+            self.parts.append(text)
+        return text
+
+    @property
+    def complete(self) -> bool:
+        return self.done or self.finish_reason is not None
+
+    def result(self) -> Completion:
+        """The assembled answer; a stream that did not end properly is a protocol error."""
+        if not self.complete:
+            raise ProtocolError("the stream ended before the answer was complete")
+        return Completion(
+            content="".join(self.parts),
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            id=self.id,
+            model=self.model,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Retry policy (pure parts): when to try again and how long to wait.
+
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+
+
+def backoff_delay(retries_taken: int, jitter: float) -> float:
+    """min(0.5·2ⁿ, 8) seconds, shortened by up to a quarter (jitter in [0, 1))."""
+    base: float = min(INITIAL_RETRY_DELAY * 2.0**retries_taken, MAX_RETRY_DELAY)
+    return base * (1 - 0.25 * jitter)
+
+
+def server_wait(headers: Mapping[str, str], now: float) -> float | None:
+    """The wait a server asks for: retry-after-ms, else Retry-After (seconds or HTTP date).
+
+    `headers` must be case-insensitive (requests' are). Nonsense values are ignored (None).
+    """
+    import math
+    from email.utils import parsedate_to_datetime
+
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000
+            if math.isfinite(value):
+                return max(value, 0.0)
+        except ValueError:
+            pass
+    text = headers.get("retry-after")
+    if text is None:
+        return None
+    try:
+        value = float(text)
+        return max(value, 0.0) if math.isfinite(value) else None
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(when.timestamp() - now, 0.0)
+
+
+def should_retry(status: int, headers: Mapping[str, str]) -> bool:
+    """x-should-retry (true/false) overrides the status rule: 408, 409, 429 and 5xx."""
+    override = (headers.get("x-should-retry") or "").strip().lower()
+    if override == "true":
+        return True
+    if override == "false":
+        return False
+    return is_retryable_status(status)

@@ -63,11 +63,6 @@ def json_line(data: Any) -> bytes:
     return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def text_answer(content: str) -> bytes:
-    """The answer as text, ending in exactly one newline."""
-    return (content.rstrip("\r\n") + "\n").encode("utf-8")
-
-
 def raw_body(raw: bytes) -> bytes:
     """The response body as received, with a final newline added only if it has none."""
     return raw if raw.endswith(b"\n") else raw + b"\n"
@@ -88,22 +83,55 @@ def finish_warning(finish_reason: str | None) -> str | None:
     return _FINISH_WARNINGS.get(finish_reason or "", f"the answer ended with finish_reason: {finish_reason}")
 
 
-def render(console: Console, completion: Completion, mode: str, show_usage: bool) -> None:
-    """Write a finished, non-streamed answer in the chosen output mode."""
-    if mode == "json":
-        console.answer(raw_body(completion.raw or json_line(completion.data)))
-    elif mode == "usage":
-        console.answer(json_line(completion.usage or {}))
-    else:
-        console.answer(text_answer(completion.content))
-    finish(console, completion, show_usage and mode == "text")
+class Renderer:
+    """Writes one answer in one output mode; `delta` for each piece of text, then `end`.
 
+    A non-streamed answer is rendered the same way, as a single delta, so both paths print
+    the same bytes.
+    """
 
-def finish(console: Console, completion: Completion, show_usage: bool) -> None:
-    """What follows an answer on stderr: the finish warning and the `-u` usage line."""
-    warning = finish_warning(completion.finish_reason)
-    if warning:
-        console.warn(warning)
-    if show_usage:
-        console.err.write(usage_line(completion.usage) + "\n")
-        console.err.flush()
+    def __init__(self, console: Console, mode: str, show_usage: bool = False) -> None:
+        self.console = console
+        self.mode = mode
+        self.show_usage = show_usage and mode == "text"
+        self._held = ""  # trailing line breaks, written only if more text follows
+        self.started = False
+
+    def delta(self, text: str) -> None:
+        if self.mode == "text":
+            text = self._held + text
+            body = text.rstrip("\r\n")
+            self._held = text[len(body) :]
+            if body:
+                self.console.answer(body.encode("utf-8"))
+                self.started = True
+        elif self.mode == "jsonl":
+            self.console.answer(json_line({"type": "delta", "content": text}))
+            self.started = True
+
+    def end(self, completion: Completion) -> None:
+        if self.mode == "text":
+            self.console.answer(b"\n")
+        elif self.mode == "json":
+            self.console.answer(raw_body(completion.raw or json_line(completion.data)))
+        elif self.mode == "jsonl":
+            self.console.answer(json_line({
+                "type": "done",
+                "id": completion.id,
+                "model": completion.model,
+                "finish_reason": completion.finish_reason,
+                "usage": completion.usage,
+            }))
+        elif self.mode == "usage":
+            self.console.answer(json_line(completion.usage or {}))
+        warning = finish_warning(completion.finish_reason)
+        if warning:
+            self.console.warn(warning)
+        if self.show_usage:
+            self.console.err.write(usage_line(completion.usage) + "\n")
+            self.console.err.flush()
+
+    def cut(self) -> None:
+        """The answer broke off: end partial text with a line break so the error starts clean."""
+        if self.mode == "text" and self.started:
+            self.console.answer(b"\n")

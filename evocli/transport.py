@@ -1,20 +1,29 @@
-"""HTTP with requests: send a Request, translate requests' failures into evocli errors.
+"""HTTP with requests: retries that respect the server, the fallback host, streamed reads.
 
 Imported only when a call is made, so `--help` and completion never load requests.
 """
 
 from __future__ import annotations
 
+import random
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
 import requests.auth
+import urllib3.exceptions
 
-from evocli.client import Completion, Request, error_for_status, parse_completion
+from evocli import client
+from evocli.client import Completion, Request, StreamAssembler
 from evocli.config import Settings
 from evocli.errors import ConfigError, EvocliError, ProtocolError, TemporaryError
+from evocli.sse import SSEDecoder
+
+Notify = Callable[[str], None]
+READ_SIZE = 65536
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -35,6 +44,7 @@ class Reply:
     status: int
     body: bytes
     attempts: int
+    url: str
 
 
 def _host(url: str) -> str:
@@ -53,57 +63,230 @@ def _reason(exc: BaseException) -> str:
     return "connection failed"
 
 
-def perform(settings: Settings, request: Request) -> Reply:
-    """Send one request and return its successful response; raise an EvocliError otherwise."""
-    attempts = 1
-    try:
-        with requests.Session() as session:
-            response = session.request(
-                request.method,
-                request.url,
-                data=request.encoded_body(),
-                headers=dict(request.headers),
-                auth=BearerAuth(settings.api_key) if settings.api_key else None,
-                timeout=(settings.connect_timeout, settings.timeout),
+def _no_notice(message: str) -> None:
+    pass
+
+
+class _Attempt:
+    """Sends one request; the outcome is a response or a translated error (and if it may be retried)."""
+
+    def __init__(self, session: requests.Session, settings: Settings, request: Request, url: str) -> None:
+        self.session, self.settings, self.request, self.url = session, settings, request, url
+
+    def run(self) -> tuple[requests.Response | None, EvocliError | None, bool, float | None]:
+        """(response, error, retryable, server_wait): exactly one of response and error is set."""
+        s, host = self.settings, _host(self.url)
+        try:
+            response = self.session.request(
+                self.request.method,
+                self.url,
+                data=self.request.encoded_body(),
+                headers=dict(self.request.headers),
+                auth=BearerAuth(s.api_key) if s.api_key else None,
+                timeout=(s.connect_timeout, s.timeout),
                 allow_redirects=False,
+                stream=True,
             )
-    except requests.exceptions.SSLError as exc:
-        raise ConfigError(
-            f"TLS failure talking to {_host(request.url)}: {_reason(exc)}",
-            hint="check the base URL, or point REQUESTS_CA_BUNDLE at your CA bundle",
-        ) from None
-    except requests.exceptions.ConnectTimeout:
-        raise TemporaryError(
-            f"could not connect to {_host(request.url)} within {settings.connect_timeout:g} s"
-        ) from None
-    except requests.exceptions.ReadTimeout:
-        raise TemporaryError(
-            f"no answer from {_host(request.url)} within {settings.timeout:g} s",
-            hint="raise --timeout for slow models",
-        ) from None
-    except requests.exceptions.ChunkedEncodingError:
-        raise ProtocolError(f"the answer from {_host(request.url)} was cut off") from None
-    except requests.exceptions.InvalidURL as exc:
-        raise ConfigError(f"invalid URL {request.url!r}: {exc}") from None
-    except requests.exceptions.ConnectionError as exc:
-        if "Read timed out" in str(exc):
-            raise TemporaryError(
-                f"no answer from {_host(request.url)} within {settings.timeout:g} s",
-                hint="raise --timeout for slow models",
-            ) from None
-        raise TemporaryError(f"cannot connect to {_host(request.url)}: {_reason(exc)}") from None
-    status = response.status_code
-    if not 200 <= status < 300:
-        err: EvocliError = error_for_status(status, response.content)
-        raise err
-    return Reply(status, response.content, attempts)
+        except requests.exceptions.SSLError as exc:
+            return None, ConfigError(
+                f"TLS failure talking to {host}: {_reason(exc)}",
+                hint="check the base URL, or point REQUESTS_CA_BUNDLE at your CA bundle",
+            ), False, None
+        except requests.exceptions.ConnectTimeout:
+            return None, TemporaryError(
+                f"could not connect to {host} within {s.connect_timeout:g} s"
+            ), True, None
+        except requests.exceptions.ReadTimeout:
+            return None, _read_timeout(host, s.timeout), True, None
+        except requests.exceptions.InvalidURL as exc:
+            return None, ConfigError(f"invalid URL {self.url!r}: {exc}"), False, None
+        except requests.exceptions.ConnectionError as exc:
+            if "Read timed out" in str(exc):
+                return None, _read_timeout(host, s.timeout), True, None
+            return None, TemporaryError(f"cannot connect to {host}: {_reason(exc)}"), True, None
+        if 200 <= response.status_code < 300:
+            return response, None, False, None
+        try:
+            body = response.content
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
+            body = b""
+        finally:
+            response.close()
+        err = client.error_for_status(response.status_code, body)
+        retryable = client.should_retry(response.status_code, response.headers)
+        wait = client.server_wait(response.headers, time.time()) if retryable else None
+        return None, err, retryable, wait
 
 
-def complete(settings: Settings, request: Request) -> tuple[Completion, Reply]:
-    """A non-streamed chat completion."""
-    reply = perform(settings, request)
+def _read_timeout(host: str, timeout: float) -> TemporaryError:
+    return TemporaryError(
+        f"no answer from {host} within {timeout:g} s", hint="raise --timeout for slow models"
+    )
+
+
+def _label(err: EvocliError) -> str:
+    """How a retry notice names the failure: `HTTP 429`, or the connection problem."""
+    if err.http_status is not None:
+        return f"HTTP {err.http_status}"
+    return err.message
+
+
+def _sleep(seconds: float) -> None:
+    """The wait between attempts (a seam for tests)."""
+    time.sleep(seconds)
+
+
+def _round(
+    session: requests.Session, settings: Settings, request: Request, url: str, notify: Notify
+) -> tuple[requests.Response, int]:
+    """Attempts on one URL until success, a final error, or the retry budget is spent."""
+    deadline = time.monotonic() + settings.retry_max_time
+    total = settings.retries + 1
+    attempt = 0
+    while True:
+        attempt += 1
+        response, err, retryable, wait = _Attempt(session, settings, request, url).run()
+        if response is not None:
+            return response, attempt
+        assert err is not None
+        err.attempts = attempt
+        if not retryable or attempt >= total:
+            raise err
+        remaining = deadline - time.monotonic()
+        if wait is not None and wait > remaining:
+            err.message += (
+                f" (the server asks to wait {wait:.1f} s, more than the {max(remaining, 0):.1f} s"
+                " left of --retry-max-time)"
+            )
+            raise err
+        delay = wait if wait is not None else client.backoff_delay(attempt - 1, random.random())
+        if delay > remaining:
+            raise err
+        notify(f"{_label(err)}, retrying in {delay:.1f} s (attempt {attempt + 1} of {total})")
+        _sleep(delay)
+
+
+def _open(
+    settings: Settings, request: Request, notify: Notify
+) -> tuple[requests.Session, requests.Response, int, str]:
+    """Send with retries, then one more round on the fallback host when the primary is down."""
+    session = requests.Session()
     try:
-        return parse_completion(reply.body), reply
+        try:
+            response, attempts = _round(session, settings, request, request.url, notify)
+            return session, response, attempts, request.url
+        except EvocliError as err:
+            fallback = _fallback_url(settings, request, err)
+            if fallback is None:
+                raise
+            notify(f"{_host(request.url)} failed ({_label(err)}); trying {_host(fallback)}")
+            try:
+                response, more = _round(session, settings, request, fallback, notify)
+            except EvocliError as err2:
+                err2.attempts += err.attempts
+                raise
+            return session, response, err.attempts + more, fallback
+    except BaseException:
+        session.close()
+        raise
+
+
+def _fallback_url(settings: Settings, request: Request, err: EvocliError) -> str | None:
+    """The same request on the fallback base URL, if the failure is one the fallback may cure."""
+    if settings.fallback_base_url is None or not request.url.startswith(settings.base_url + "/"):
+        return None
+    if not (err.http_status in (502, 503) or (err.http_status is None and isinstance(err, TemporaryError))):
+        return None
+    return settings.fallback_base_url + request.url[len(settings.base_url) :]
+
+
+def perform(settings: Settings, request: Request, notify: Notify = _no_notice) -> Reply:
+    """Send a request (with retries) and read its whole successful response."""
+    session, response, attempts, url = _open(settings, request, notify)
+    with session, response:
+        try:
+            body = response.content
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            broken = _broken(exc, url, settings, "answer")
+            broken.http_status, broken.attempts = response.status_code, attempts
+            raise broken from None
+    return Reply(response.status_code, body, attempts, url)
+
+
+def _broken(exc: BaseException, url: str, settings: Settings, what: str) -> ProtocolError:
+    if "timed out" in str(exc).lower() or isinstance(
+        exc, requests.exceptions.Timeout | urllib3.exceptions.ReadTimeoutError
+    ):
+        return ProtocolError(
+            f"the {what} from {_host(url)} stalled: nothing for {settings.timeout:g} s",
+            hint="raise --timeout for slow models",
+        )
+    return ProtocolError(f"the {what} from {_host(url)} was cut off before it was complete")
+
+
+def complete(settings: Settings, request: Request, notify: Notify = _no_notice) -> tuple[Completion, Reply]:
+    """A non-streamed chat completion."""
+    reply = perform(settings, request, notify)
+    try:
+        return client.parse_completion(reply.body), reply
     except EvocliError as err:
         err.http_status, err.attempts = reply.status, reply.attempts
         raise
+
+
+def stream(
+    settings: Settings,
+    request: Request,
+    on_delta: Callable[[str], None],
+    notify: Notify = _no_notice,
+) -> tuple[Completion, Reply]:
+    """A streamed chat completion: each piece of text goes to `on_delta` as soon as it arrives.
+
+    Failures before the response are retried like any call; once the stream has begun nothing
+    is retried, and a stream that breaks or ends early is a protocol error.
+    """
+    session, response, attempts, url = _open(settings, request, notify)
+    reply = Reply(response.status_code, b"", attempts, url)
+    with session, response:
+        try:
+            content_type = response.headers.get("Content-Type", "")
+            if "text/event-stream" not in content_type:
+                # The server ignored "stream": true and answered in one piece.
+                reply.body = response.content
+                completion = client.parse_completion(reply.body)
+                if completion.content:
+                    on_delta(completion.content)
+                return completion, reply
+            return _read_stream(response, on_delta, url, settings), reply
+        except EvocliError as err:
+            err.http_status, err.attempts = reply.status, attempts
+            raise
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            broken = _broken(exc, url, settings, "stream")
+            broken.http_status, broken.attempts = reply.status, attempts
+            raise broken from None
+
+
+def _read_stream(
+    response: requests.Response, on_delta: Callable[[str], None], url: str, settings: Settings
+) -> Completion:
+    decoder = SSEDecoder()
+    assembler = StreamAssembler()
+    raw = response.raw
+    while not assembler.done:
+        # read1 returns as soon as some bytes arrive, whatever the framing (chunked or not).
+        data = raw.read1(READ_SIZE)
+        if not data:
+            decoder.close()
+            break
+        for event in decoder.feed(data):
+            text = assembler.add(event.data, event.event)
+            if text:
+                on_delta(text)
+    if not assembler.complete:
+        raise ProtocolError(
+            f"the stream from {_host(url)} ended before the answer was complete"
+        )
+    return assembler.result()

@@ -149,7 +149,7 @@ def test_debug_shows_traceback_for_bugs_without_the_key(api_env: FakeServer, mon
     code = (
         "import sys, evocli.output as o\n"
         f"def boom(*a, **k): raise RuntimeError('bug with {KEY}')\n"
-        "o.text_answer = boom\n"
+        "o.Renderer.end = boom\n"
         "import evocli.cli as c\n"
         "sys.argv = ['evocli', 'ask', '--debug', 'x']\n"
         "c.main()\n"
