@@ -384,7 +384,7 @@ def run_call(
         renderer.cut()
         raise
     except KeyboardInterrupt:
-        record(exit_code=int(ExitCode.INTERRUPTED))
+        record(exit_code=int(ExitCode.INTERRUPTED), status=200 if renderer.started else None)
         with suppress(OSError):
             renderer.cut()
         raise

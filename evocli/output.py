@@ -103,11 +103,11 @@ class Renderer:
             body = text.rstrip("\r\n")
             self._held = text[len(body) :]
             if body:
+                self.started = True  # before the write: Ctrl-C may land right after it
                 self.console.answer(body.encode("utf-8"))
-                self.started = True
         elif self.mode == "jsonl":
-            self.console.answer(json_line({"type": "delta", "content": text}))
             self.started = True
+            self.console.answer(json_line({"type": "delta", "content": text}))
 
     def end(self, completion: Completion) -> None:
         if self.mode == "text":

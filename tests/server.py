@@ -61,7 +61,7 @@ def completion_body(
 
 def sse_event(data: Any, *, sep: bytes = b"\n") -> bytes:
     """One `data:` event; dicts are JSON-encoded."""
-    text = data if isinstance(data, str) else json.dumps(data)
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     return b"data: " + text.encode() + sep + sep
 
 
