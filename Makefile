@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck check
+.PHONY: help install test lint typecheck check bench-stream
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,3 +27,6 @@ typecheck: $(BIN)/evocli ## Run mypy --strict on the package
 	$(BIN)/mypy --strict evocli
 
 check: lint typecheck test ## lint + typecheck + test
+
+bench-stream: $(BIN)/evocli ## Streaming: first byte on stdout and whole call vs a requests script
+	$(BIN)/python bench/stream.py

@@ -127,6 +127,7 @@ class Reply:
     delay: float = 0.0
     drop: bool = False
     content_type: str | None = None
+    sent: list[float] = field(default_factory=list)  # when each chunk was flushed (monotonic)
 
 
 @dataclass
@@ -220,6 +221,7 @@ class FakeServer:
                         time.sleep(reply.chunk_delay)
                     h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                     h.wfile.flush()
+                    reply.sent.append(time.monotonic())
                 if reply.drop:
                     _hard_close(h)
                     return
