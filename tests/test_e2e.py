@@ -165,3 +165,16 @@ def test_debug_shows_traceback_for_bugs_without_the_key(api_env: FakeServer, mon
     assert proc.returncode == 1
     assert proc.stderr == ("evocli: error: internal error: RuntimeError: bug with sk-…WXYZ\n"
                            "hint: run again with --debug for details\n")
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_jsonl_through_jq(sh, api_env: FakeServer) -> None:  # type: ignore[no-untyped-def]
+    r = sh("""evocli ask -o jsonl "Write a haiku" | jq -rj 'select(.type=="delta") | .content'""")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "Hello from the test server.", "")
+
+
+def test_nightly_retry_example(sh, api_env: FakeServer) -> None:  # type: ignore[no-untyped-def]
+    api_env.script(Reply(status=429, headers={"Retry-After": "0.1"}))
+    r = sh('prompt="Report"; evocli ask --retries 6 --retry-max-time 600 --no-stdin "$prompt" > report.md; cat report.md')
+    assert (r.returncode, r.stdout) == (0, "Hello from the test server.\n")
+    assert r.stderr == "evocli: HTTP 429, retrying in 0.1 s (attempt 2 of 7)\n"
