@@ -374,11 +374,12 @@ def run_call(
 
     renderer = Renderer(console, opts.output.value, opts.show_usage)
     record = _Recorder(console, settings, opts, command, stream)
+    link = transport.Link(notify=console.notice)
     try:
         if stream:
-            completion, reply = transport.stream(settings, request, renderer.delta, console.notice)
+            completion, reply = transport.stream(settings, request, renderer.delta, link)
         else:
-            completion, reply = transport.complete(settings, request, console.notice)
+            completion, reply = transport.complete(settings, request, link)
     except EvocliError as err:
         record(exit_code=int(err.code), status=err.http_status, attempts=err.attempts)
         renderer.cut()

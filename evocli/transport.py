@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
@@ -136,16 +137,45 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def _round(
-    session: requests.Session, settings: Settings, request: Request, url: str, notify: Notify
-) -> tuple[requests.Response, int]:
+class Gate:
+    """A pause shared by concurrent calls: when the server asks one of them to wait, all wait."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def wait(self) -> None:
+        while True:
+            with self._lock:
+                remaining = self._until - time.monotonic()
+            if remaining <= 0:
+                return
+            _sleep(remaining)
+
+
+@dataclass
+class Link:
+    """How calls go out: one HTTP session (kept alive across calls), retry notices, a shared gate."""
+
+    notify: Notify = _no_notice
+    gate: Gate | None = None
+    session: requests.Session = field(default_factory=requests.Session)
+
+
+def _round(link: Link, settings: Settings, request: Request, url: str) -> tuple[requests.Response, int]:
     """Attempts on one URL until success, a final error, or the retry budget is spent."""
     deadline = time.monotonic() + settings.retry_max_time
     total = settings.retries + 1
     attempt = 0
     while True:
         attempt += 1
-        response, err, retryable, wait = _Attempt(session, settings, request, url).run()
+        if link.gate is not None:
+            link.gate.wait()
+        response, err, retryable, wait = _Attempt(link.session, settings, request, url).run()
         if response is not None:
             return response, attempt
         assert err is not None
@@ -162,33 +192,28 @@ def _round(
         delay = wait if wait is not None else client.backoff_delay(attempt - 1, random.random())
         if delay > remaining:
             raise err
-        notify(f"{_label(err)}, retrying in {delay:.1f} s (attempt {attempt + 1} of {total})")
+        if wait is not None and link.gate is not None:
+            link.gate.hold(wait)
+        link.notify(f"{_label(err)}, retrying in {delay:.1f} s (attempt {attempt + 1} of {total})")
         _sleep(delay)
 
 
-def _open(
-    settings: Settings, request: Request, notify: Notify
-) -> tuple[requests.Session, requests.Response, int, str]:
+def _open(link: Link, settings: Settings, request: Request) -> tuple[requests.Response, int, str]:
     """Send with retries, then one more round on the fallback host when the primary is down."""
-    session = requests.Session()
     try:
+        response, attempts = _round(link, settings, request, request.url)
+        return response, attempts, request.url
+    except EvocliError as err:
+        fallback = _fallback_url(settings, request, err)
+        if fallback is None:
+            raise
+        link.notify(f"{_host(request.url)} failed ({_label(err)}); trying {_host(fallback)}")
         try:
-            response, attempts = _round(session, settings, request, request.url, notify)
-            return session, response, attempts, request.url
-        except EvocliError as err:
-            fallback = _fallback_url(settings, request, err)
-            if fallback is None:
-                raise
-            notify(f"{_host(request.url)} failed ({_label(err)}); trying {_host(fallback)}")
-            try:
-                response, more = _round(session, settings, request, fallback, notify)
-            except EvocliError as err2:
-                err2.attempts += err.attempts
-                raise
-            return session, response, err.attempts + more, fallback
-    except BaseException:
-        session.close()
-        raise
+            response, more = _round(link, settings, request, fallback)
+        except EvocliError as err2:
+            err2.attempts += err.attempts
+            raise
+        return response, err.attempts + more, fallback
 
 
 def _fallback_url(settings: Settings, request: Request, err: EvocliError) -> str | None:
@@ -200,10 +225,10 @@ def _fallback_url(settings: Settings, request: Request, err: EvocliError) -> str
     return settings.fallback_base_url + request.url[len(settings.base_url) :]
 
 
-def perform(settings: Settings, request: Request, notify: Notify = _no_notice) -> Reply:
+def perform(settings: Settings, request: Request, link: Link | None = None) -> Reply:
     """Send a request (with retries) and read its whole successful response."""
-    session, response, attempts, url = _open(settings, request, notify)
-    with session, response:
+    response, attempts, url = _open(link or Link(), settings, request)
+    with response:
         try:
             body = response.content
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
@@ -224,9 +249,9 @@ def _broken(exc: BaseException, url: str, settings: Settings, what: str) -> Prot
     return ProtocolError(f"the {what} from {_host(url)} was cut off before it was complete")
 
 
-def complete(settings: Settings, request: Request, notify: Notify = _no_notice) -> tuple[Completion, Reply]:
+def complete(settings: Settings, request: Request, link: Link | None = None) -> tuple[Completion, Reply]:
     """A non-streamed chat completion."""
-    reply = perform(settings, request, notify)
+    reply = perform(settings, request, link)
     try:
         return client.parse_completion(reply.body), reply
     except EvocliError as err:
@@ -238,16 +263,16 @@ def stream(
     settings: Settings,
     request: Request,
     on_delta: Callable[[str], None],
-    notify: Notify = _no_notice,
+    link: Link | None = None,
 ) -> tuple[Completion, Reply]:
     """A streamed chat completion: each piece of text goes to `on_delta` as soon as it arrives.
 
     Failures before the response are retried like any call; once the stream has begun nothing
     is retried, and a stream that breaks or ends early is a protocol error.
     """
-    session, response, attempts, url = _open(settings, request, notify)
+    response, attempts, url = _open(link or Link(), settings, request)
     reply = Reply(response.status_code, b"", attempts, url)
-    with session, response:
+    with response:
         try:
             content_type = response.headers.get("Content-Type", "")
             if "text/event-stream" not in content_type:

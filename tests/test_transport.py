@@ -39,9 +39,9 @@ def setup(tmp_path: Path, base: str | None = None, **flags: Any) -> tuple[Settin
     return s, client.build_request(s, [{"role": "user", "content": "hi"}], stream=False)
 
 
-def notices() -> tuple[list[str], Any]:
+def notices() -> tuple[list[str], transport.Link]:
     seen: list[str] = []
-    return seen, seen.append
+    return seen, transport.Link(notify=seen.append)
 
 
 @responses.activate
