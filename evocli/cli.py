@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
-from typing import Annotated, Any, NoReturn
+from typing import IO, Annotated, Any, NoReturn
 
 import typer
 
 from evocli import __version__, client, config, ledger, messages
-from evocli.errors import EvocliError, ExitCode, InputError, UsageError
-from evocli.output import Console, Renderer
+from evocli import batch as batch_mod
+from evocli.errors import EvocliError, ExitCode, InputError, NoInputError, OutputError, UsageError
+from evocli.output import Console, Renderer, json_line
 from evocli.redact import add_secret, redact
 
 
@@ -485,6 +487,237 @@ def ask(
         stdin_text = None if no_stdin else read_stdin(force=from_stdin_only)
         text = messages.compose_prompt([] if from_stdin_only else args, stdin_text)
         run_call(CallOptions.pick(locals()), messages.ask_messages(text, system), "ask")
+
+
+@app.command()
+def batch(
+    file: Annotated[str, typer.Argument(help="JSON Lines of prompts; - reads stdin.", show_default=False)],
+    concurrency: Annotated[
+        int, typer.Option("-c", "--concurrency", min=1, max=256, help="Requests in flight.")
+    ] = 4,
+    out: Annotated[
+        str | None,
+        typer.Option("--out", metavar="FILE", help="Write the results to FILE instead of stdout."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="With --out: skip the ids FILE already holds as ok.")
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", metavar="I/N", help="Only the lines whose number modulo N is I-1."),
+    ] = None,
+    system: Annotated[
+        str | None,
+        typer.Option("-s", "--system", help="Default system message.", rich_help_panel=_CALL),
+    ] = None,
+    model: ModelOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    param: ParamOpt = None,
+    tag: TagOpt = None,
+    quiet: QuietOpt = False,
+    no_ledger: NoLedgerOpt = False,
+    timeout: TimeoutOpt = None,
+    connect_timeout: ConnectTimeoutOpt = None,
+    retries: RetriesOpt = None,
+    retry_max_time: RetryMaxTimeOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Run many prompts from JSON Lines, concurrently; results come out in input order.
+
+    Each line is a JSON string (a prompt) or an object with any of id, prompt, system,
+    messages, model, params, vars. The options are the defaults for every line.
+
+    Example: evocli batch tickets.jsonl --concurrency 8 --out results.jsonl --resume
+    """
+    with handled(debug):
+        if resume and out is None:
+            raise UsageError("--resume needs --out FILE (the results to resume from)")
+        if out is not None and out == file:
+            raise UsageError("--out must not be the input file")
+        shard_of = batch_mod.parse_shard(shard) if shard else None
+        opts = CallOptions.pick(locals())
+        run_batch(opts, file, out, resume, shard_of, concurrency, system)
+
+
+def run_batch(
+    opts: CallOptions,
+    file: str,
+    out: str | None,
+    resume: bool,
+    shard: tuple[int, int] | None,
+    concurrency: int,
+    system: str | None,
+) -> None:
+    """Wire input, workers, the result sink and the ledger for `evocli batch`."""
+    console = _console(opts.quiet)
+    settings = load_settings(opts)
+    source = _open_input(file)
+    done_ids = _resume_ids(out) if resume and out else set()
+    sink = _result_sink(console, out, append=resume)
+
+    from evocli import transport
+
+    gate = transport.Gate()
+    local = threading.local()
+    notice_lock = threading.Lock()
+
+    def run_job(job: batch_mod.Job) -> dict[str, Any]:
+        link = getattr(local, "link", None)
+        if link is None:
+            link = local.link = transport.Link(gate=gate)
+
+        def notify(message: str) -> None:
+            with notice_lock:
+                console.notice(f"line {job.index + 1}: {message}")
+
+        link.notify = notify
+        job_settings = replace(
+            settings, model=job.model or settings.model, params={**settings.params, **job.params}
+        )
+        request = client.build_request(job_settings, job.messages, stream=False)
+        record = _Recorder(console, job_settings, opts, "batch", False)
+        try:
+            completion, reply = transport.complete(job_settings, request, link)
+        except EvocliError as err:
+            record(exit_code=int(err.code), status=err.http_status, attempts=err.attempts)
+            return batch_mod.error_record(job, err)
+        except Exception as exc:  # a bug must not stop the other lines
+            return batch_mod.error_record(job, EvocliError(f"internal error: {type(exc).__name__}: {exc}"))
+        record(exit_code=0, status=reply.status, attempts=reply.attempts, completion=completion)
+        return batch_mod.ok_record(
+            job, completion.content, completion.finish_reason, completion.model, completion.usage
+        )
+
+    skipped = 0
+
+    def jobs() -> Iterator[batch_mod.Job]:
+        nonlocal skipped
+        for index, text in batch_mod.read_lines(source):
+            if shard is not None and index % shard[1] != shard[0] - 1:
+                continue
+            job = batch_mod.parse_line(index, text, system)
+            if job is None:
+                continue
+            if done_ids and _id_key(job.id) in done_ids:
+                skipped += 1
+                continue
+            yield job
+
+    progress = None
+    if not opts.quiet and _stderr_is_tty():
+        progress = batch_mod.Progress(_stderr_write, _count_lines(file, shard))
+    runner = batch_mod.Runner(run_job, sink, concurrency, progress=progress)
+    try:
+        summary = runner.run(jobs())
+    finally:
+        if progress is not None:
+            progress.clear()
+        source.close()
+    if summary.failed:
+        note = f" ({skipped} already done)" if skipped else ""
+        err = EvocliError(f"{summary.failed} of {summary.done} failed{note}")
+        err.code = ExitCode(summary.exit_code)
+        raise err
+
+
+def _open_input(file: str) -> IO[bytes]:
+    if file == "-":
+        return sys.stdin.buffer
+    try:
+        return open(file, "rb")
+    except FileNotFoundError:
+        raise NoInputError(f"{file}: no such file") from None
+    except IsADirectoryError:
+        raise NoInputError(f"{file}: is a directory") from None
+    except OSError as exc:
+        raise NoInputError(f"{file}: {exc.strerror}") from None
+
+
+def _id_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _resume_ids(out: str) -> set[str]:
+    """The ids FILE holds as done; the file is rewritten with just those records, atomically."""
+    try:
+        with open(out, "rb") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return set()
+    except OSError as exc:
+        raise OutputError(f"{out}: {exc.strerror}") from None
+    kept: list[bytes] = []
+    done: set[str] = set()
+    for raw in lines:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("ok") is True and "id" in record:
+            kept.append(raw)
+            done.add(_id_key(record["id"]))
+    if len(kept) != len(lines):
+        _atomic_write(out, b"".join(line + b"\n" for line in kept))
+    return done
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".evocli-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _result_sink(console: Console, out: str | None, append: bool) -> Callable[[dict[str, Any]], None]:
+    """Where result lines go: stdout, or FILE with one O_APPEND write per line."""
+    if out is None:
+        return lambda record: console.answer(json_line(record))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if append else os.O_TRUNC)
+    try:
+        fd = os.open(out, flags, 0o644)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc.strerror}") from None
+
+    def write(record: dict[str, Any]) -> None:
+        os.write(fd, json_line(record))
+
+    return write
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _stderr_write(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _count_lines(file: str, shard: tuple[int, int] | None) -> int | None:
+    """How many lines the run will take, for the progress line (None when reading stdin)."""
+    if file == "-":
+        return None
+    count = 0
+    with open(file, "rb") as fh:
+        for index, raw in enumerate(fh):
+            if raw.strip() and (shard is None or index % shard[1] == shard[0] - 1):
+                count += 1
+    return count
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     DATAERR = 65
     NOINPUT = 66
+    CANTCREAT = 73
     UNAVAILABLE = 69
     TEMPFAIL = 75
     PROTOCOL = 76
@@ -54,6 +55,12 @@ class NoInputError(EvocliError):
     """An input file is missing or unreadable."""
 
     code = ExitCode.NOINPUT
+
+
+class OutputError(EvocliError):
+    """An output file cannot be created or written."""
+
+    code = ExitCode.CANTCREAT
 
 
 class CreditsError(EvocliError):

@@ -1,0 +1,295 @@
+"""`evocli batch`: prompts from JSON Lines, sent concurrently, results written in input order."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from evocli.errors import EvocliError, ExitCode, InputError, UsageError
+from evocli.messages import Message
+
+LINE_KEYS = ("id", "prompt", "system", "messages", "model", "params", "vars")
+ROLES = ("system", "developer", "user", "assistant", "tool")
+
+
+@dataclass
+class Job:
+    """One input line, ready to send, or the reason it cannot be."""
+
+    index: int  # the line's position in the file, from 0
+    id: Any
+    messages: list[Message] = field(default_factory=list)
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    error: EvocliError | None = None
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` → (I, N), 1 ≤ I ≤ N."""
+    first, sep, second = text.partition("/")
+    try:
+        i, n = int(first), int(second)
+    except ValueError:
+        i = n = 0
+    if not sep or not 1 <= i <= n:
+        raise UsageError(f"--shard expects I/N with 1 <= I <= N, got {text!r}")
+    return i, n
+
+
+def parse_line(
+    index: int,
+    line: str | None,
+    default_system: str | None,
+    fill: Callable[[str, Mapping[str, str]], str] | None = None,
+) -> Job | None:
+    """One JSON Lines entry as a Job; None for a blank line. A bad line is a Job with an error.
+
+    `line` is None when the line's bytes are not UTF-8.
+    """
+    job = Job(index=index, id=index + 1)
+    if line is None:
+        return _bad(job, "not valid UTF-8 text")
+    if not line.strip():
+        return None
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return _bad(job, f"not valid JSON ({exc.msg} at column {exc.colno})")
+    if isinstance(value, str):
+        value = {"prompt": value}
+    if not isinstance(value, dict):
+        return _bad(job, "expected a JSON string (the prompt) or an object")
+    if "id" in value:
+        if not isinstance(value["id"], str | int | float) or isinstance(value["id"], bool):
+            return _bad(job, "id must be a string or a number")
+        job.id = value["id"]
+    unknown = [k for k in value if k not in LINE_KEYS]
+    if unknown:
+        return _bad(job, f"unknown field {unknown[0]!r} (fields: {', '.join(LINE_KEYS)})")
+    try:
+        job.messages = _messages(value, default_system, fill)
+        job.model = _optional_str(value, "model")
+        params = value.get("params") or {}
+        if not isinstance(params, dict):
+            raise InputError("params must be an object")
+        for key in ("messages", "stream"):
+            if key in params:
+                raise InputError(f"params cannot set {key!r}")
+        job.params = params
+    except InputError as err:
+        return _bad(job, err.message)
+    return job
+
+
+def _bad(job: Job, message: str) -> Job:
+    job.error = InputError(f"line {job.index + 1}: {message}")
+    return job
+
+
+def _optional_str(value: Mapping[str, Any], key: str) -> str | None:
+    item = value.get(key)
+    if item is not None and not isinstance(item, str):
+        raise InputError(f"{key} must be a string")
+    return item
+
+
+def _messages(
+    value: Mapping[str, Any],
+    default_system: str | None,
+    fill: Callable[[str, Mapping[str, str]], str] | None,
+) -> list[Message]:
+    prompt = _optional_str(value, "prompt")
+    system = _optional_str(value, "system")
+    system = default_system if system is None else system
+    given = value.get("messages")
+    if given is not None and (not isinstance(given, list) or not all(isinstance(m, dict) for m in given)):
+        raise InputError("messages must be a list of objects")
+    messages: list[Message] = [dict(m) for m in given or []]
+    for i, message in enumerate(messages):
+        if message.get("role") not in ROLES:
+            raise InputError(f"messages[{i}]: role must be one of {', '.join(ROLES)}")
+        if not isinstance(message.get("content"), str | list):
+            raise InputError(f"messages[{i}]: content must be text or a list of parts")
+    if prompt is not None:
+        if not prompt.strip():
+            raise InputError("the prompt is empty")
+        messages.append({"role": "user", "content": prompt})
+    if not messages:
+        raise InputError("needs a prompt or messages")
+    if system is not None and messages[0].get("role") != "system":
+        messages.insert(0, {"role": "system", "content": system})
+    variables = value.get("vars")
+    if variables is not None:
+        if not isinstance(variables, dict):
+            raise InputError("vars must be an object")
+        if fill is None:
+            raise InputError("vars are not supported here")
+        values = {str(k): str(v) for k, v in variables.items()}
+        for message in messages:
+            if isinstance(message.get("content"), str):
+                message["content"] = fill(message["content"], values)
+    return messages
+
+
+def ok_record(
+    job: Job, content: str, finish_reason: str | None, model: str | None, usage: Any
+) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "ok": True,
+        "content": content,
+        "finish_reason": finish_reason,
+        "model": model,
+        "usage": usage,
+    }
+
+
+def error_record(job: Job, err: EvocliError) -> dict[str, Any]:
+    return {"id": job.id, "ok": False, "exit_code": int(err.code), "error": err.message}
+
+
+@dataclass
+class Summary:
+    """What a run did, for the closing line and the exit code."""
+
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    first_failure: int | None = None  # the exit code of the first failed line, in input order
+
+    @property
+    def exit_code(self) -> int:
+        return self.first_failure if self.first_failure is not None else int(ExitCode.OK)
+
+
+class Runner:
+    """Runs jobs on N worker threads and hands results to `write` in input order.
+
+    At most `window` jobs are in flight or waiting to be written, so memory stays bounded
+    whatever the input size. Workers are daemon threads: on Ctrl-C the process can leave
+    without waiting for calls still in flight.
+    """
+
+    def __init__(
+        self,
+        run_job: Callable[[Job], dict[str, Any]],
+        write: Callable[[dict[str, Any]], None],
+        concurrency: int,
+        window: int | None = None,
+        progress: Callable[[Summary], None] | None = None,
+    ) -> None:
+        self.run_job = run_job
+        self.write = write
+        self.window = window or max(4 * concurrency, 16)
+        self.progress = progress
+        self.summary = Summary()
+        self._tasks: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._pending: deque[int] = deque()
+        self._results: dict[int, dict[str, Any]] = {}
+        self._cond = threading.Condition()
+        self._workers = [
+            threading.Thread(target=self._work, daemon=True, name=f"evocli-batch-{i}")
+            for i in range(concurrency)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._tasks.get()
+            if job is None:
+                return
+            result = self.run_job(job)
+            with self._cond:
+                self._results[job.index] = result
+                self._cond.notify_all()
+
+    def run(self, jobs: Iterable[Job]) -> Summary:
+        try:
+            for job in jobs:
+                self._drain(self.window)
+                with self._cond:
+                    self._pending.append(job.index)
+                if job.error is not None:
+                    with self._cond:
+                        self._results[job.index] = error_record(job, job.error)
+                else:
+                    self._tasks.put(job)
+            self._drain(1)
+        except KeyboardInterrupt:
+            self._flush_finished()
+            raise
+        finally:
+            for _ in self._workers:
+                self._tasks.put(None)
+        return self.summary
+
+    def _drain(self, limit: int) -> None:
+        """Write the results that are next in order, until fewer than `limit` remain pending."""
+        with self._cond:
+            while True:
+                while self._pending and self._pending[0] in self._results:
+                    self._emit(self._results.pop(self._pending.popleft()))
+                if len(self._pending) < limit:
+                    return
+                self._cond.wait()
+
+    def _flush_finished(self) -> None:
+        """On interruption, keep every finished result (still in ascending input order)."""
+        with self._cond:
+            for index in sorted(self._results):
+                self._emit(self._results.pop(index))
+            self._pending.clear()
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        self.summary.done += 1
+        if not record["ok"]:
+            self.summary.failed += 1
+            if self.summary.first_failure is None:
+                self.summary.first_failure = record["exit_code"]
+        self.write(record)
+        if self.progress is not None:
+            self.progress(self.summary)
+
+
+def read_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, str | None]]:
+    """Numbered lines of a binary stream, decoded as UTF-8 (None for a line that is not)."""
+    for index, raw in enumerate(stream):
+        try:
+            yield index, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield index, None
+
+
+class Progress:
+    """A single progress line on a terminal's stderr: done, failed, rate, ETA."""
+
+    def __init__(self, write: Callable[[str], None], total: int | None) -> None:
+        self.write = write
+        self.total = total
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def __call__(self, summary: Summary) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1 and summary.done != self.total:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-9)
+        rate = summary.done / elapsed
+        text = f"{summary.done}"
+        if self.total is not None:
+            text += f"/{self.total}"
+        text += f" done, {summary.failed} failed, {rate:.1f}/s"
+        if self.total is not None and rate > 0:
+            text += f", ETA {max(self.total - summary.done, 0) / rate:.0f} s"
+        self.write(f"\r\x1b[K{text}")
+
+    def clear(self) -> None:
+        self.write("\r\x1b[K")
