@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck check bench-stream
+.PHONY: help install test lint typecheck check bench-stream bench-batch
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,3 +30,6 @@ check: lint typecheck test ## lint + typecheck + test
 
 bench-stream: $(BIN)/evocli ## Streaming: first byte on stdout and whole call vs a requests script
 	$(BIN)/python bench/stream.py
+
+bench-batch: $(BIN)/evocli ## Batch: 200 prompts at 200 ms, --concurrency 8, vs the ideal and a shell loop
+	$(BIN)/python bench/batch.py
