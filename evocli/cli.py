@@ -502,9 +502,10 @@ def chat_file(
     Example: git diff | evocli chat-file --append review.yaml
     """
     with handled(debug):
-        if file == "-" and (append or no_stdin):
-            flag = "--append" if append else "--no-stdin"
-            raise UsageError(f"FILE - reads the conversation from stdin, which {flag} cannot use")
+        if file == "-" and append:
+            raise UsageError("--append needs a FILE to write to, not - (stdin)")
+        if file == "-" and no_stdin:
+            raise UsageError("FILE - reads the conversation from stdin, which --no-stdin forbids")
         opts = CallOptions.pick(locals())
         variables = conversation.parse_vars(var or [])
         # --dry-run sends nothing, so it saves nothing either: FILE is left alone, unlocked.

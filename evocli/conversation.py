@@ -97,8 +97,9 @@ def _load(text: str, name: str) -> _Document:
     import yaml
 
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_class(text)
+    loader = None
     try:
+        loader = loader_class(text)
         root = loader.get_single_node()
         if root is None:
             raise InputError(f"{name}: the file is empty", hint="a conversation needs messages:")
@@ -111,7 +112,8 @@ def _load(text: str, name: str) -> _Document:
     except RecursionError:
         raise InputError(f"{name}: the document is nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return _Document(name, root, data)
 
 
