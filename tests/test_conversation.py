@@ -335,11 +335,11 @@ DIFF_TURN = """- role: user
     diff --git a/x b/x
     -old: 1
     +new: {{ x }}
-     
+    <one space>
     # comment
 - role: assistant
   content: Looks fine.
-"""
+""".replace("<one space>", " ")  # the diff's context line for an empty line is one space
 
 
 def indented(block: str, spaces: int) -> str:
