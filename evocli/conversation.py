@@ -513,9 +513,10 @@ def append_turns(text: str, name: str, turns: Sequence[Message]) -> tuple[str, b
     _validate(doc)
     expected = _with_turns(doc.data, turns)
     for pretty in (True, False):
-        candidate = _insert(text, doc, turns, pretty)
-        if candidate is not None and _holds(candidate, name, expected):
-            return candidate, True
+        for tight in (True, False):
+            candidate = _insert(text, doc, turns, pretty, tight)
+            if candidate is not None and _holds(candidate, name, expected):
+                return candidate, True
     rewritten = _dump(expected)
     if _holds(rewritten, name, expected):
         return rewritten, False
@@ -541,14 +542,19 @@ def _holds(candidate: str, name: str, expected: Any) -> bool:
     return _canonical(doc.data) == _canonical(expected)
 
 
-def _insert(text: str, doc: _Document, turns: Sequence[Message], pretty: bool) -> str | None:
-    """The text with the turns inserted where the layout allows, or None."""
+def _insert(text: str, doc: _Document, turns: Sequence[Message], pretty: bool, tight: bool) -> str | None:
+    """The text with the turns inserted where the layout allows, or None.
+
+    `pretty` writes multi-line text as literal blocks (else everything double-quoted); `tight`
+    puts the turns before the blank lines that end a block scalar, which usually separate the
+    list from what follows (else after them, for a `|+` scalar that keeps them as content).
+    """
     import yaml
 
     nl = "\r\n" if "\r\n" in text else "\n"
     root = doc.root
     if isinstance(root, yaml.SequenceNode):
-        return _insert_in_sequence(text, root, turns, pretty, nl)
+        return _insert_in_sequence(text, root, turns, pretty, tight, nl)
     if not isinstance(root, yaml.MappingNode):
         return None
     pairs = _pairs(root)
@@ -562,7 +568,7 @@ def _insert(text: str, doc: _Document, turns: Sequence[Message], pretty: bool) -
         return _splice(text, len(text), lines, nl)
     key_node, value = pairs["messages"]
     if isinstance(value, yaml.SequenceNode):
-        return _insert_in_sequence(text, value, turns, pretty, nl)
+        return _insert_in_sequence(text, value, turns, pretty, tight, nl)
     if isinstance(value, yaml.ScalarNode) and value.value == "" and block:
         # `messages:` with nothing after it: the list starts on the next line.
         lines = [line for t in turns for line in _block_item(t, key_column + 2, pretty)]
@@ -571,7 +577,7 @@ def _insert(text: str, doc: _Document, turns: Sequence[Message], pretty: bool) -
 
 
 def _insert_in_sequence(
-    text: str, seq: yaml.SequenceNode, turns: Sequence[Message], pretty: bool, nl: str
+    text: str, seq: yaml.SequenceNode, turns: Sequence[Message], pretty: bool, tight: bool, nl: str
 ) -> str | None:
     start, end = seq.start_mark.index, seq.end_mark.index
     if text[start : start + 1] == "[":
@@ -584,9 +590,15 @@ def _insert_in_sequence(
         return text[: end - 1] + flow + text[end - 1 :]
     if not seq.value:
         return None
-    last = _content_end(seq.value[-1])
+    at = _line_end(text, _content_end(seq.value[-1]))
+    if tight:
+        while at > 0:
+            previous = text.rfind("\n", 0, at - 1) + 1
+            if text[previous:at].strip():
+                break
+            at = previous
     lines = [line for t in turns for line in _block_item(t, seq.start_mark.column, pretty)]
-    return _splice(text, _line_end(text, last), lines, nl)
+    return _splice(text, at, lines, nl)
 
 
 def _content_end(node: yaml.Node) -> int:
