@@ -508,11 +508,12 @@ def chat_file(
             raise UsageError("FILE - reads the conversation from stdin, which --no-stdin forbids")
         opts = CallOptions.pick(locals())
         variables = conversation.parse_vars(var or [])
+        # Read stdin before taking the lock: a slow producer must not hold up other runs.
+        piped = None if no_stdin or file == "-" else read_stdin()
         # --dry-run sends nothing, so it saves nothing either: FILE is left alone, unlocked.
         saving = append and not dry_run
         with _locked_conversation(file, opts.quiet) if saving else nullcontext(file) as path:
             conv = conversation.parse(_read_conversation(path, file), _shown(file))
-            piped = None if no_stdin or file == "-" else read_stdin()
             prepared = conversation.prepare(conv, variables, piped)
             reply = run_call(opts, prepared.messages, "chat-file", conv.overrides())
             if saving and reply is not None:
