@@ -410,3 +410,34 @@ def test_help_lists_the_options(cli: Cli) -> None:
     assert r.stdout.startswith("Usage: evocli chat-file [OPTIONS] {FILE}")
     for option in ("--var", "--append", "--no-stdin", "--model", "--output", "--dry-run", "--retries"):
         assert option in r.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's examples are what evocli really does.
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def test_readme_format_example_is_the_fixture() -> None:
+    assert "```yaml\n" + (FIXTURES / "review.yaml").read_text() + "```\n" in README
+
+
+def test_readme_error_examples(cli: Cli, api_env: FakeServer, here: Path) -> None:
+    shutil.copy(here / "bad_role.yaml", here / "review.yaml")
+    r = cli(["chat-file", "review.yaml"])
+    assert f"```text\n  {r.stderr}  ```\n" in README
+    text = (FIXTURES / "review.yaml").read_text()
+    (here / "review.yaml").write_text(text[: text.index("vars:")] + text[text.index("messages:"):])
+    r = cli(["chat-file", "review.yaml"], input="diff\n")
+    assert f"```text\n{r.stderr}```\n" in README
+
+
+def test_readme_append_example(cli: Cli, api_env: FakeServer, here: Path) -> None:
+    api_env.script(Reply(body=completion_body("Noted: v2 is live.")))
+    before = (here / "journal.yaml").read_text()
+    assert cli(["chat-file", "--append", "journal.yaml"], input="Deployed v2 today.\n").exit_code == 0
+    after = (here / "journal.yaml").read_text()
+    start = "messages:\n  # The first turn"
+    for text in (before, after):
+        block = text[text.index(start): text.index("\n# Notes")]
+        assert f"```yaml\n{block}```\n" in README
