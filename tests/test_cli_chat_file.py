@@ -6,14 +6,16 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from evocli import safefile
-from tests.conftest import Run
-from tests.server import FakeServer, Reply, completion_body
+from tests.conftest import KEY, REPO, Run, child_env
+from tests.server import FakeServer, Recorded, Reply, completion_body
 
 Cli = Any
 FIXTURES = Path(__file__).parent / "fixtures" / "chat"
@@ -361,6 +363,41 @@ def test_interrupted_write_leaves_the_file_untouched(cli: Cli, api_env: FakeServ
     assert listing(here) == listing(FIXTURES)
 
 
+def editing_server(path: Path, edit: str, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
+    """A server that, while "thinking", appends `edit` to the file, as an editor would."""
+
+    def answer(rec: Recorded) -> Reply:
+        with open(path, "a") as fh:
+            fh.write(edit)
+        return Reply(body=completion_body("Noted."))
+
+    server = FakeServer(default=answer)
+    monkeypatch.setenv("EVOLINK_API_KEY", KEY)
+    monkeypatch.setenv("EVOLINK_BASE_URL", server.base_url)
+    return server
+
+
+def test_an_edit_saved_during_the_call_is_kept(cli: Cli, here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    journal = here / "journal.yaml"
+    with editing_server(journal, "# Reviewed by Ann.\n", monkeypatch):
+        r = cli(["chat-file", "--append", "journal.yaml"], input="note\n")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "Noted.\n", "")
+    assert journal.read_text() == journal_with(
+        "  - role: user\n    content: note\n", "  - role: assistant\n    content: Noted.\n") + "# Reviewed by Ann.\n"
+
+
+def test_a_broken_edit_during_the_call_is_not_overwritten(cli: Cli, here: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    journal = here / "journal.yaml"
+    with editing_server(journal, "messages: [\n", monkeypatch):
+        r = cli(["chat-file", "--append", "journal.yaml"], input="note\n")
+    assert (r.exit_code, r.stdout) == (65, "Noted.\n")
+    assert r.stderr.startswith("evocli: error: journal.yaml:")
+    assert r.stderr.endswith("\nhint: the answer above was not saved to journal.yaml\n")
+    assert journal.read_text() == (FIXTURES / "journal.yaml").read_text() + "messages: [\n"
+    assert listing(here) == listing(FIXTURES)
+
+
 def test_dry_run_with_append_writes_nothing(cli: Cli, api_env: FakeServer, here: Path) -> None:
     before = (here / "journal.yaml").read_bytes()
     r = cli(["chat-file", "--append", "--dry-run", "journal.yaml"], input="note\n")
@@ -441,3 +478,19 @@ def test_readme_append_example(cli: Cli, api_env: FakeServer, here: Path) -> Non
     for text in (before, after):
         block = text[text.index(start): text.index("\n# Notes")]
         assert f"```yaml\n{block}```\n" in README
+
+
+def test_help_loads_neither_requests_nor_yaml() -> None:
+    code = (
+        "import sys\n"
+        "from evocli.cli import app\n"
+        "try:\n"
+        "    app(['chat-file', '--help'], prog_name='evocli')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write(','.join(m for m in ('requests', 'yaml') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=child_env(),
+                         check=True)
+    assert out.stderr == ""
+    assert out.stdout.startswith("Usage: evocli chat-file")
