@@ -499,7 +499,7 @@ def chat_file(
 ) -> None:
     """Send a YAML conversation; piped stdin fills {{ stdin }} or becomes the last user turn.
 
-    Example: git diff | evocli chat-file --append review.yaml
+    Example: git diff | evocli chat-file review.yaml
     """
     with handled(debug):
         if file == "-" and append:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,8 +22,10 @@ MESSAGE_KEYS = ("role", "content", "name", "tool_call_id", "tool_calls", "litera
 PART_TYPES = ("text", "image_url")
 RESERVED_PARAMS = {"messages": "write them under messages:", "stream": "use --stream / --no-stream"}
 
-# How much bigger than the file's own nodes and text its aliases may make the document. Far above
-# what a shared system prompt or two needs, far below what a "billion laughs" file asks for.
+# How far aliases may expand a document beyond its own nodes and text: ten times the file plus a
+# million, so a long text anchored once and reused a few times passes, while a "billion laughs"
+# (a few hundred bytes that expand to billions of nodes) is refused.
+ALIAS_FACTOR = 10
 ALIAS_BUDGET = 1_000_000
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -177,10 +180,11 @@ def _check_graph(root: yaml.Node, name: str) -> None:
                 raise InputError(f"{_line(name, child)}: a recursive alias is not allowed")
             if id(child) not in expanded:
                 stack.append((child, False))
-    if expanded[id(root)] > distinct + ALIAS_BUDGET:
+    limit = ALIAS_FACTOR * distinct + ALIAS_BUDGET
+    if expanded[id(root)] > limit:
         raise InputError(
             f"{name}: its aliases would expand it to {expanded[id(root)]:,} nodes and characters, "
-            f"beyond the limit of {distinct + ALIAS_BUDGET:,}: refused",
+            f"beyond the limit of {limit:,}: refused",
             hint="write the repeated text out, or use fewer nested aliases",
         )
 
@@ -643,7 +647,9 @@ class _Quoted(str):
     """A string to be written double-quoted: escapes make any text safe to round-trip."""
 
 
+@functools.cache
 def _dumper() -> type[yaml.SafeDumper]:
+    """A safe dumper that writes multi-line text as `|` blocks where it can, and _Quoted quoted."""
     import yaml
 
     class Dumper(yaml.SafeDumper):
@@ -662,9 +668,7 @@ def _dumper() -> type[yaml.SafeDumper]:
 
 
 def _dump_lines(data: Mapping[str, Any], flow: bool) -> list[str]:
-
-    out = _dump(dict(data), flow)
-    return out.rstrip("\n").split("\n")
+    return _dump(dict(data), flow).rstrip("\n").split("\n")
 
 
 def _block_item(message: Message, column: int, pretty: bool) -> list[str]:
@@ -672,11 +676,11 @@ def _block_item(message: Message, column: int, pretty: bool) -> list[str]:
     pad = " " * column
     lines: list[str] = []
     for key, value in message.items():
-        literal = _literal_block(value, key, 2) if pretty and isinstance(value, str) else None
-        if literal is None:
+        field_lines = _literal_block(value, key, 2) if pretty and isinstance(value, str) else None
+        if field_lines is None:
             shown = _Quoted(value) if isinstance(value, str) and not pretty else value
-            literal = _dump_lines({key: shown}, flow=False)
-        lines.extend(literal)
+            field_lines = _dump_lines({key: shown}, flow=False)
+        lines.extend(field_lines)
     first = True
     out: list[str] = []
     for line in lines:

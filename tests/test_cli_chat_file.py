@@ -179,7 +179,7 @@ def test_alias_bomb_is_refused(cli: Cli, api_env: FakeServer, here: Path) -> Non
     r = cli(["chat-file", "alias_bomb.yaml"])
     assert (r.exit_code, r.stdout) == (65, "")
     assert r.stderr == ("evocli: error: alias_bomb.yaml: its aliases would expand it to 30,563,844,577 nodes and "
-                        "characters, beyond the limit of 1,000,114: refused\n"
+                        "characters, beyond the limit of 1,001,140: refused\n"
                         "hint: write the repeated text out, or use fewer nested aliases\n")
     assert api_env.requests == []
 

@@ -198,9 +198,17 @@ def test_alias_bomb_is_refused_fast_in_bounded_memory() -> None:
     assert info.value.code == 65
     assert info.value.message == (
         "alias_bomb.yaml: its aliases would expand it to 30,563,844,577 nodes and characters, "
-        "beyond the limit of 1,000,114: refused")
+        "beyond the limit of 1,001,140: refused")
     assert elapsed < 1.0
     assert peak < 10_000_000
+
+
+def test_a_long_anchored_text_may_be_reused() -> None:
+    text = "x" * 3_000_000
+    doc = f"system: &doc {text}\nmessages:\n" + "  - {role: user, content: *doc}\n" * 5
+    assert len(parse(doc, "f").messages) == 5
+    with pytest.raises(InputError):
+        parse(doc + "  - {role: user, content: *doc}\n" * 6, "f")
 
 
 def test_modest_aliases_are_fine() -> None:
