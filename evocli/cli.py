@@ -9,14 +9,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import IO, Annotated, Any, NoReturn
 
 import typer
 
-from evocli import __version__, client, config, ledger, messages
+from evocli import __version__, client, config, conversation, ledger, messages
 from evocli import batch as batch_mod
 from evocli.errors import EvocliError, ExitCode, InputError, NoInputError, OutputError, UsageError
 from evocli.output import Console, Renderer, json_line
@@ -487,6 +487,145 @@ def ask(
         stdin_text = None if no_stdin else read_stdin(force=from_stdin_only)
         text = messages.compose_prompt([] if from_stdin_only else args, stdin_text)
         run_call(CallOptions.pick(locals()), messages.ask_messages(text, system), "ask")
+
+
+# ---------------------------------------------------------------------------------------------
+# chat-file: a YAML conversation, continued and optionally saved back.
+
+VarOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--var",
+        metavar="NAME=VALUE",
+        help="A value for {{ NAME }} in the file; wins over its vars: (repeatable).",
+        rich_help_panel=_CALL,
+    ),
+]
+AppendOpt = Annotated[
+    bool,
+    typer.Option(
+        "--append",
+        help="After a successful reply, append the new turns (piped stdin, the answer) to FILE.",
+        rich_help_panel=_CALL,
+    ),
+]
+
+
+@app.command("chat-file")
+def chat_file(
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE", help="A YAML conversation; - reads it from stdin.", show_default=False
+        ),
+    ],
+    var: VarOpt = None,
+    append: AppendOpt = False,
+    no_stdin: NoStdinOpt = False,
+    model: ModelOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    param: ParamOpt = None,
+    output: OutputOpt = OutputMode.text,
+    stream: StreamOpt = None,
+    show_usage: ShowUsageOpt = False,
+    dry_run: DryRunOpt = False,
+    tag: TagOpt = None,
+    quiet: QuietOpt = False,
+    no_ledger: NoLedgerOpt = False,
+    timeout: TimeoutOpt = None,
+    connect_timeout: ConnectTimeoutOpt = None,
+    retries: RetriesOpt = None,
+    retry_max_time: RetryMaxTimeOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Send a YAML conversation; piped stdin fills {{ stdin }} or becomes the last user turn.
+
+    Example: git diff | evocli chat-file review.yaml
+    """
+    with handled(debug):
+        if file == "-" and append:
+            raise UsageError("--append needs a FILE to write to, not - (stdin)")
+        if file == "-" and no_stdin:
+            raise UsageError("FILE - reads the conversation from stdin, which --no-stdin forbids")
+        opts = CallOptions.pick(locals())
+        variables = conversation.parse_vars(var or [])
+        # Read stdin before taking the lock: a slow producer must not hold up other runs.
+        piped = None if no_stdin or file == "-" else read_stdin()
+        # --dry-run sends nothing, so it saves nothing either: FILE is left alone, unlocked.
+        saving = append and not dry_run
+        with _locked_conversation(file, opts.quiet) if saving else nullcontext(file) as path:
+            conv = conversation.parse(_read_conversation(path, file), _shown(file))
+            prepared = conversation.prepare(conv, variables, piped)
+            reply = run_call(opts, prepared.messages, "chat-file", conv.overrides())
+            if saving and reply is not None:
+                answer = conversation.turn("assistant", reply.content)
+                _save_turns(path, file, [*prepared.new_turns, answer], opts.quiet)
+
+
+def _shown(file: str) -> str:
+    return "<stdin>" if file == "-" else file
+
+
+def _read_conversation(path: str, file: str) -> str:
+    """The conversation's text: FILE, or stdin for -; a missing or unreadable file is exit 66."""
+    if file == "-":
+        return read_stdin(force=True) or ""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise _unreadable(file, exc) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{file}: not valid UTF-8 text (byte {exc.start})") from None
+
+
+def _unreadable(file: str, exc: OSError) -> NoInputError:
+    reason = "it is a folder" if isinstance(exc, IsADirectoryError) else (exc.strerror or str(exc))
+    return NoInputError(f"cannot read {file}: {reason}")
+
+
+@contextmanager
+def _locked_conversation(file: str, quiet: bool) -> Iterator[str]:
+    """Hold FILE's lock for the whole run, so a concurrent --append continues after this one."""
+    from evocli import safefile
+
+    def waiting() -> None:
+        _console(quiet).notice(f"waiting for another evocli appending to {file}")
+
+    with ExitStack() as stack:
+        try:
+            real = stack.enter_context(safefile.locked(file, on_wait=waiting))
+        except OSError as exc:
+            raise _unreadable(file, exc) from None
+        try:
+            safefile.check_writable(real)
+        except PermissionError as exc:
+            raise NoInputError(f"cannot append to {file}: {exc.strerror}") from None
+        yield real
+
+
+def _save_turns(path: str, file: str, turns: list[messages.Message], quiet: bool) -> None:
+    """Append the turns to FILE as it is now (it is reread: only evocli honours the lock)."""
+    from evocli import safefile
+
+    current = _read_conversation(path, file)
+    try:
+        text, kept = conversation.append_turns(current, file, turns)
+    except EvocliError as err:
+        err.hint = f"the answer above was not saved to {file}"
+        raise
+    if not kept:
+        _console(quiet).warn(f"{file}: its layout does not allow appending in place; "
+                             "rewrote it without its comments and formatting")
+    try:
+        safefile.replace(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise NoInputError(
+            f"cannot save the answer to {file}: {exc.strerror or exc}", hint=f"{file} was left as it was"
+        ) from None
 
 
 @app.command()

@@ -1,0 +1,725 @@
+"""YAML conversation files: safe loading, validation, placeholders and appending new turns (pure)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from evocli import config
+from evocli.errors import EvocliError, InputError, UsageError
+from evocli.messages import Message
+
+if TYPE_CHECKING:
+    import yaml
+
+ROLES = ("system", "developer", "user", "assistant", "tool")
+TOP_KEYS = ("model", "system", "params", "vars", "messages")
+MESSAGE_KEYS = ("role", "content", "name", "tool_call_id", "tool_calls", "literal")
+PART_TYPES = ("text", "image_url")
+RESERVED_PARAMS = {"messages": "write them under messages:", "stream": "use --stream / --no-stream"}
+
+# How far aliases may expand a document beyond its own nodes and text: ten times the file plus a
+# million, so a long text anchored once and reused a few times passes, while a "billion laughs"
+# (a few hundred bytes that expand to billions of nodes) is refused.
+ALIAS_FACTOR = 10
+ALIAS_BUDGET = 1_000_000
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+STDIN_NAME = "stdin"
+PLACEHOLDER_HINT = "give each a value with --var NAME=VALUE or under vars: in the file"
+
+# YAML's printable characters, minus the ones a literal block would turn into line breaks.
+_LITERAL_SAFE = re.compile(
+    "[\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*\\Z"
+)
+_NO_WRAP = 1 << 30
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A checked conversation file, as written: placeholders unfilled, `literal` flags kept."""
+
+    name: str
+    model: str | None = None
+    system: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    vars: dict[str, str] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
+
+    def overrides(self) -> config.Overrides:
+        """The file's own settings, as the layer between the flags and the environment."""
+        return config.Overrides(model=self.model, params=self.params)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What to send, and the turn piped stdin added (to append after a successful reply)."""
+
+    messages: list[Message]
+    new_turns: list[Message]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading: safe YAML only, aliases bounded, every error with its file and line.
+
+
+@dataclass
+class _Document:
+    name: str
+    root: yaml.Node
+    data: Any
+
+
+def _line(name: str, node: yaml.Node | None) -> str:
+    return f"{name}:{node.start_mark.line + 1}" if node is not None else name
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _load(text: str, name: str) -> _Document:
+    """Parse with safe loading only, after checking the node graph for alias bombs."""
+    import yaml
+
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = None
+    try:
+        loader = loader_class(text)
+        root = loader.get_single_node()
+        if root is None:
+            raise InputError(f"{name}: the file is empty", hint="a conversation needs messages:")
+        _check_graph(root, name)
+        data = loader.construct_document(root)
+    except yaml.MarkedYAMLError as exc:
+        raise InputError(_yaml_problem(exc, name)) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{name}: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise InputError(f"{name}: the document is nested too deeply") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return _Document(name, root, data)
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, name: str) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{name}:{mark.line + 1}" if mark is not None else name
+    problem = exc.problem or exc.context or "invalid YAML"
+    if "expected a single document" in (exc.context or ""):
+        problem = "a second YAML document starts here; a conversation file holds one"
+    tag = re.search(r"constructor for the tag '([^']*)'", problem)
+    if tag:
+        shown = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+        return f"{where}: tag {shown} is not allowed: only plain YAML data is loaded"
+    return f"{where}: {problem}"
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _own_size(node: yaml.Node) -> int:
+    import yaml
+
+    return 1 + len(node.value) if isinstance(node, yaml.ScalarNode) else 1
+
+
+def _check_graph(root: yaml.Node, name: str) -> None:
+    """Refuse recursive aliases, duplicate keys, and aliases that blow the document up.
+
+    Aliases share nodes, so the graph is as small as the file; its expanded size is summed over
+    that graph (each node once, iteratively), so a "billion laughs" is measured, not built.
+    """
+    import yaml
+
+    expanded: dict[int, int] = {}
+    active: set[int] = set()
+    distinct = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            active.discard(key)
+            expanded[key] = _own_size(node) + sum(expanded[id(c)] for c in _children(node))
+            continue
+        if key in expanded:
+            continue
+        active.add(key)
+        distinct += _own_size(node)
+        if isinstance(node, yaml.MappingNode):
+            _check_duplicates(node, name)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in active:
+                raise InputError(f"{_line(name, child)}: a recursive alias is not allowed")
+            if id(child) not in expanded:
+                stack.append((child, False))
+    limit = ALIAS_FACTOR * distinct + ALIAS_BUDGET
+    if expanded[id(root)] > limit:
+        raise InputError(
+            f"{name}: its aliases would expand it to {expanded[id(root)]:,} nodes and characters, "
+            f"beyond the limit of {limit:,}: refused",
+            hint="write the repeated text out, or use fewer nested aliases",
+        )
+
+
+def _check_duplicates(node: yaml.MappingNode, name: str) -> None:
+    import yaml
+
+    seen: set[tuple[str, str]] = set()
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        ident = (key_node.tag, key_node.value)
+        if ident in seen:
+            raise InputError(f"{_line(name, key_node)}: duplicate key {key_node.value!r}")
+        seen.add(ident)
+
+
+def _pairs(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """A mapping node's text keys with their key and value nodes (merge keys already flattened)."""
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def _items(node: yaml.Node) -> list[yaml.Node]:
+    import yaml
+
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation.
+
+
+def parse(text: str, name: str) -> Conversation:
+    """Load and check a conversation file: the mapping form or a bare list of messages."""
+    doc = _load(text, name)
+    return _validate(doc)
+
+
+def _validate(doc: _Document) -> Conversation:
+    name, data, root = doc.name, doc.data, doc.root
+    if isinstance(data, list):
+        return Conversation(name, messages=_check_messages(data, root, name))
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{_line(name, root)}: expected a mapping (model, system, params, vars, messages) "
+            f"or a list of messages, got {_kind(data)}"
+        )
+    pairs = _pairs(root)
+    for key in data:
+        if not isinstance(key, str):
+            raise InputError(f"{_line(name, root)}: keys must be text, got {key!r}")
+        if key not in TOP_KEYS:
+            raise InputError(
+                f"{_line(name, pairs[key][0])}: unknown key {key!r}",
+                hint=f"known keys: {', '.join(TOP_KEYS)}",
+            )
+
+    def node(key: str) -> yaml.Node | None:
+        return pairs[key][1] if key in pairs else None
+
+    model = data.get("model")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise InputError(f"{_line(name, node('model'))}: model must be a model id, got {_kind(model)}")
+    system = data.get("system")
+    if system is not None and not isinstance(system, str):
+        raise InputError(f"{_line(name, node('system'))}: system must be text, got {_kind(system)}")
+    messages = data.get("messages")
+    if messages is not None and not isinstance(messages, list):
+        raise InputError(f"{_line(name, node('messages'))}: messages must be a list, got {_kind(messages)}")
+    return Conversation(
+        name,
+        model=model,
+        system=system,
+        params=_check_params(data.get("params"), node("params"), name),
+        vars=_check_vars(data.get("vars"), node("vars"), name),
+        messages=_check_messages(messages or [], node("messages"), name),
+    )
+
+
+def _check_params(value: Any, node: yaml.Node | None, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    where = _line(name, node)
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: params must be a mapping of body fields, got {_kind(value)}")
+    pairs = _pairs(node) if node is not None else {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise InputError(f"{where}: params: keys must be text, got {key!r}")
+        at = _line(name, pairs[key][0]) if key in pairs else where
+        if key in RESERVED_PARAMS:
+            raise InputError(f"{at}: params cannot set {key!r}: {RESERVED_PARAMS[key]}")
+        problem = _json_problem(item)
+        if problem:
+            raise InputError(f"{at}: params.{key}: {problem}")
+    return dict(value)
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why a YAML value cannot go into a JSON request body, or None when it can."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return None
+    if isinstance(value, list):
+        return next((p for p in map(_json_problem, value) if p), None)
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            return "mapping keys must be text"
+        return next((p for p in map(_json_problem, value.values()) if p), None)
+    return f"{_kind(value)} is not a JSON value (quote it to send it as text)"
+
+
+def _check_vars(value: Any, node: yaml.Node | None, name: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    where = _line(name, node)
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: vars must be a mapping of names to values, got {_kind(value)}")
+    pairs = _pairs(node) if node is not None else {}
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        at = _line(name, pairs[key][0]) if isinstance(key, str) and key in pairs else where
+        if not isinstance(key, str) or not NAME.match(key):
+            raise InputError(f"{at}: vars: {key!r} is not a placeholder name (letters, digits and _)")
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise InputError(f"{at}: vars.{key} must be text or a number, got {_kind(item)} (quote it)")
+        out[key] = item if isinstance(item, str) else str(item)
+    return out
+
+
+def _check_messages(items: list[Any], node: yaml.Node | None, name: str) -> list[Message]:
+    nodes = _items(node) if node is not None else []
+    checked: list[Message] = []
+    for index, item in enumerate(items):
+        item_node = nodes[index] if index < len(nodes) else node
+        checked.append(_check_message(item, item_node, f"messages[{index}]", name))
+    return checked
+
+
+def _check_message(item: Any, node: yaml.Node | None, label: str, name: str) -> Message:
+    where = _line(name, node)
+    if not isinstance(item, dict):
+        raise InputError(f"{where}: {label}: expected a mapping with role and content, got {_kind(item)}")
+    pairs = _pairs(node) if node is not None else {}
+
+    def at(key: str) -> str:
+        return _line(name, pairs[key][1]) if key in pairs else where
+
+    for key in item:
+        if not isinstance(key, str) or key not in MESSAGE_KEYS:
+            shown = _line(name, pairs[key][0]) if isinstance(key, str) and key in pairs else where
+            raise InputError(
+                f"{shown}: {label}: unknown key {key!r}", hint=f"known keys: {', '.join(MESSAGE_KEYS)}"
+            )
+    role = item.get("role")
+    if "role" not in item:
+        raise InputError(f"{where}: {label}: role is missing")
+    if role not in ROLES:
+        raise InputError(f"{at('role')}: {label}: role must be one of {', '.join(ROLES)}")
+    for key in ("name", "tool_call_id"):
+        if key in item and not isinstance(item[key], str):
+            raise InputError(f"{at(key)}: {label}: {key} must be text, got {_kind(item[key])}")
+    if "literal" in item and not isinstance(item["literal"], bool):
+        raise InputError(f"{at('literal')}: {label}: literal must be true or false")
+    if "tool_calls" in item:
+        calls = item["tool_calls"]
+        problem = _json_problem(calls) if isinstance(calls, list) else "must be a list"
+        if problem:
+            raise InputError(f"{at('tool_calls')}: {label}: tool_calls {problem}")
+    content = item.get("content")
+    if content is None:
+        if role == "assistant" and item.get("tool_calls"):
+            return dict(item)
+        raise InputError(f"{where if 'content' not in pairs else at('content')}: {label}: content is missing")
+    if isinstance(content, list):
+        content_node = pairs["content"][1] if "content" in pairs else node
+        parts = _items(content_node) if content_node is not None else []
+        for index, part in enumerate(content):
+            part_node = parts[index] if index < len(parts) else content_node
+            _check_part(part, part_node, f"{label}: content[{index}]", name)
+    elif not isinstance(content, str):
+        raise InputError(
+            f"{at('content')}: {label}: content must be text or a list of parts, got {_kind(content)}",
+            hint="quote it to send it as text",
+        )
+    return dict(item)
+
+
+def _check_part(part: Any, node: yaml.Node | None, label: str, name: str) -> None:
+    where = _line(name, node)
+    if not isinstance(part, dict):
+        raise InputError(f"{where}: {label}: expected a mapping with type, got {_kind(part)}")
+    kind = part.get("type")
+    if kind not in PART_TYPES:
+        raise InputError(f"{where}: {label}: type must be one of {', '.join(PART_TYPES)}")
+    if kind == "text" and not isinstance(part.get("text"), str):
+        raise InputError(f"{where}: {label}: a text part needs text:")
+    if kind == "image_url":
+        image = part.get("image_url")
+        if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+            raise InputError(f"{where}: {label}: an image_url part needs image_url: {{url: ...}}")
+    problem = _json_problem(part)
+    if problem:
+        raise InputError(f"{where}: {label}: {problem}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Placeholders and stdin.
+
+
+def parse_vars(items: Sequence[str]) -> dict[str, str]:
+    """`--var NAME=VALUE` pairs; the value is taken as is (never expanded)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not NAME.match(key):
+            raise UsageError(
+                f"--var expects NAME=VALUE with NAME made of letters, digits and _, got {item!r}"
+            )
+        out[key] = value
+    return out
+
+
+def _texts(message: Message) -> Iterator[str]:
+    content = message.get("content")
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list):
+        yield from (p["text"] for p in content if p.get("type") == "text")
+
+
+def placeholders(conv: Conversation) -> list[str]:
+    """The placeholder names the file uses, in order of first use (literal messages excluded)."""
+    texts = [conv.system] if conv.system is not None else []
+    for message in conv.messages:
+        if not message.get("literal"):
+            texts.extend(_texts(message))
+    return list(dict.fromkeys(m.group(1) for text in texts for m in PLACEHOLDER.finditer(text)))
+
+
+def fill(text: str, values: Mapping[str, str]) -> str:
+    """One pass: each placeholder becomes its value, and values are never looked at again."""
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def _filled(message: Message, values: Mapping[str, str]) -> Message:
+    literal = bool(message.get("literal"))
+    out = {k: v for k, v in message.items() if k != "literal"}
+    if literal:
+        return out
+    content = out.get("content")
+    if isinstance(content, str):
+        out["content"] = fill(content, values)
+    elif isinstance(content, list):
+        out["content"] = [
+            {**p, "text": fill(p["text"], values)} if p.get("type") == "text" else p for p in content
+        ]
+    return out
+
+
+def turn(role: str, content: str) -> Message:
+    """A new turn as it is written to the file: `literal` when its text looks like a placeholder,
+    so the next run sends it back exactly instead of trying to fill it."""
+    message: Message = {"role": role}
+    if PLACEHOLDER.search(content):
+        message["literal"] = True
+    message["content"] = content
+    return message
+
+
+def sendable(message: Message) -> Message:
+    """A message as the API gets it (without evocli's own `literal` flag)."""
+    return {k: v for k, v in message.items() if k != "literal"}
+
+
+def prepare(conv: Conversation, variables: Mapping[str, str], stdin_text: str | None) -> Prepared:
+    """The messages to send: placeholders filled, and piped stdin as data or as the last user turn.
+
+    Values come from `variables` (--var) over the file's vars:; piped stdin fills {{ stdin }}
+    when the file has one, else it becomes a final user message. Empty stdin counts as none.
+    """
+    piped = stdin_text.rstrip("\r\n") if stdin_text and stdin_text.strip() else None
+    used = placeholders(conv)
+    values = {**conv.vars, **variables}
+    if piped is not None and STDIN_NAME in used:
+        values[STDIN_NAME] = piped
+    missing = [n for n in used if n not in values]
+    if missing:
+        hint = PLACEHOLDER_HINT
+        if STDIN_NAME in missing:
+            hint += "; {{ stdin }} is filled from piped stdin"
+        label = "placeholder" if len(missing) == 1 else "placeholders"
+        raise InputError(f"{conv.name}: undefined {label}: {', '.join(missing)}", hint=hint)
+    messages: list[Message] = []
+    if conv.system is not None:
+        messages.append({"role": "system", "content": fill(conv.system, values)})
+    messages.extend(_filled(m, values) for m in conv.messages)
+    new_turns: list[Message] = []
+    if piped is not None and STDIN_NAME not in used:
+        new_turns.append(turn("user", piped))
+        messages.append(sendable(new_turns[-1]))
+    if not conv.messages and not new_turns:
+        raise InputError(
+            f"{conv.name}: the conversation has no messages",
+            hint="add a messages: list, or pipe the user's turn on stdin",
+        )
+    return Prepared(messages, new_turns)
+
+
+# ---------------------------------------------------------------------------------------------
+# Appending turns: a textual insertion that keeps every existing byte, checked by reloading.
+
+
+class AppendError(EvocliError):
+    """The new turns could not be written into the file's text without changing its data."""
+
+
+def append_turns(text: str, name: str, turns: Sequence[Message]) -> tuple[str, bool]:
+    """The file's text with `turns` added to its messages, and whether the old text was kept.
+
+    The turns are inserted as text after the last message (or as a new messages: key), so
+    comments, quoting and order stay byte for byte. Every candidate is reloaded and must hold
+    exactly the old data plus the new turns; only when no insertion passes is the document
+    written out afresh (False), which keeps the data but not the comments.
+    """
+    doc = _load(text, name)
+    _validate(doc)
+    expected = _with_turns(doc.data, turns)
+    for pretty in (True, False):
+        for tight in (True, False):
+            candidate = _insert(text, doc, turns, pretty, tight)
+            if candidate is not None and _holds(candidate, name, expected):
+                return candidate, True
+    rewritten = _dump(expected)
+    if _holds(rewritten, name, expected):
+        return rewritten, False
+    raise AppendError(f"{name}: the new turns cannot be written into this file without changing it")
+
+
+def _with_turns(data: Any, turns: Sequence[Message]) -> Any:
+    if isinstance(data, list):
+        return [*data, *turns]
+    return {**data, "messages": [*(data.get("messages") or []), *turns]}
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, default=repr)
+
+
+def _holds(candidate: str, name: str, expected: Any) -> bool:
+    try:
+        doc = _load(candidate, name)
+        _validate(doc)
+    except InputError:
+        return False
+    return _canonical(doc.data) == _canonical(expected)
+
+
+def _insert(text: str, doc: _Document, turns: Sequence[Message], pretty: bool, tight: bool) -> str | None:
+    """The text with the turns inserted where the layout allows, or None.
+
+    `pretty` writes multi-line text as literal blocks (else everything double-quoted); `tight`
+    puts the turns before the blank lines that end a block scalar, which usually separate the
+    list from what follows (else after them, for a `|+` scalar that keeps them as content).
+    """
+    import yaml
+
+    nl = "\r\n" if "\r\n" in text else "\n"
+    root = doc.root
+    if isinstance(root, yaml.SequenceNode):
+        return _insert_in_sequence(text, root, turns, pretty, tight, nl)
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    pairs = _pairs(root)
+    key_column = root.start_mark.column
+    block = not root.flow_style and text[root.start_mark.index : root.start_mark.index + 1] != "{"
+    if "messages" not in pairs:
+        if not block:
+            return None
+        lines = [" " * key_column + "messages:"]
+        lines += [line for t in turns for line in _block_item(t, key_column + 2, pretty)]
+        return _splice(text, len(text), lines, nl)
+    key_node, value = pairs["messages"]
+    if isinstance(value, yaml.SequenceNode):
+        return _insert_in_sequence(text, value, turns, pretty, tight, nl)
+    if isinstance(value, yaml.ScalarNode) and value.value == "" and block:
+        # `messages:` with nothing after it: the list starts on the next line.
+        lines = [line for t in turns for line in _block_item(t, key_column + 2, pretty)]
+        return _splice(text, _line_end(text, key_node.end_mark.index), lines, nl)
+    return None
+
+
+def _insert_in_sequence(
+    text: str, seq: yaml.SequenceNode, turns: Sequence[Message], pretty: bool, tight: bool, nl: str
+) -> str | None:
+    start, end = seq.start_mark.index, seq.end_mark.index
+    if text[start : start + 1] == "[":
+        if text[end - 1 : end] != "]":
+            return None
+        flow = ", ".join(_flow_item(t, pretty) for t in turns)
+        if seq.value:
+            at = seq.value[-1].end_mark.index
+            return text[:at] + ", " + flow + text[at:]
+        return text[: end - 1] + flow + text[end - 1 :]
+    if not seq.value:
+        return None
+    at = _line_end(text, _content_end(seq.value[-1]))
+    if tight:
+        while at > 0:
+            previous = text.rfind("\n", 0, at - 1) + 1
+            if text[previous:at].strip():
+                break
+            at = previous
+    lines = [line for t in turns for line in _block_item(t, seq.start_mark.column, pretty)]
+    return _splice(text, at, lines, nl)
+
+
+def _content_end(node: yaml.Node) -> int:
+    """Where a block item's text really ends.
+
+    A block collection's end mark lies at the next token, past any comments and blank lines
+    that follow it; scalars and flow collections end exactly, so the latest of those counts.
+    """
+    import yaml
+
+    ends: list[int] = []
+    stack = [node]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.ScalarNode) or getattr(current, "flow_style", False):
+            ends.append(current.end_mark.index)
+        else:
+            stack.extend(_children(current))
+    return max(ends, default=node.end_mark.index)
+
+
+def _line_end(text: str, index: int) -> int:
+    """The start of the line after the one holding `index` (index itself when at a line start)."""
+    if index > 0 and text[index - 1] == "\n":
+        return index
+    newline = text.find("\n", index)
+    return len(text) if newline < 0 else newline + 1
+
+
+def _splice(text: str, at: int, lines: list[str], nl: str) -> str:
+    block = nl.join(lines) + nl
+    if at == len(text) and text and not text.endswith("\n"):
+        block = nl + block
+    return text[:at] + block + text[at:]
+
+
+class _Quoted(str):
+    """A string to be written double-quoted: escapes make any text safe to round-trip."""
+
+
+@functools.cache
+def _dumper() -> type[yaml.SafeDumper]:
+    """A safe dumper that writes multi-line text as `|` blocks where it can, and _Quoted quoted."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def quoted(dumper: yaml.SafeDumper, value: _Quoted) -> yaml.ScalarNode:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style='"')
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(_Quoted, quoted)
+    Dumper.add_representer(str, text)
+    return Dumper
+
+
+def _dump_lines(data: Mapping[str, Any], flow: bool) -> list[str]:
+    return _dump(dict(data), flow).rstrip("\n").split("\n")
+
+
+def _block_item(message: Message, column: int, pretty: bool) -> list[str]:
+    """One message as block sequence lines, its dash at `column`."""
+    pad = " " * column
+    lines: list[str] = []
+    for key, value in message.items():
+        field_lines = _literal_block(value, key, 2) if pretty and isinstance(value, str) else None
+        if field_lines is None:
+            shown = _Quoted(value) if isinstance(value, str) and not pretty else value
+            field_lines = _dump_lines({key: shown}, flow=False)
+        lines.extend(field_lines)
+    first = True
+    out: list[str] = []
+    for line in lines:
+        if not line:
+            out.append("")
+            continue
+        lead = "- " if first else "  "
+        first = False
+        out.append(pad + lead + line)
+    return out
+
+
+def _literal_block(value: str, key: str, step: int) -> list[str] | None:
+    """`key: |` with the text below it, kept exactly (trailing spaces included), or None when a
+    literal block cannot hold this text (no line break, or characters YAML would change)."""
+    if "\n" not in value or not value.strip("\n") or not _LITERAL_SAFE.match(value):
+        return None
+    body = value.split("\n")
+    if value.endswith("\n"):
+        body.pop()
+        chomp = "+" if value.endswith("\n\n") else ""
+    else:
+        chomp = "-"
+    first = next(line for line in body if line)
+    indicator = str(step) if first[:1] in (" ", "\t") or not first.strip() else ""
+    return [f"{key}: |{indicator}{chomp}"] + [" " * step + line if line else "" for line in body]
+
+
+def _flow_item(message: Message, pretty: bool) -> str:
+    shown = {
+        k: _Quoted(v) if isinstance(v, str) and (not pretty or "\n" in v) else v for k, v in message.items()
+    }
+    return " ".join(_dump_lines(shown, flow=True))
+
+
+def _dump(data: Any, flow: bool = False) -> str:
+    import yaml
+
+    dumped: str = yaml.dump(
+        data, Dumper=_dumper(), default_flow_style=flow, sort_keys=False, allow_unicode=True, width=_NO_WRAP
+    )
+    return dumped

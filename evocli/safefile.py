@@ -1,0 +1,98 @@
+"""Rewriting a user's file safely: one writer at a time across processes, atomic replacement."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+
+
+@contextmanager
+def locked(path: str, on_wait: Callable[[], None] | None = None) -> Iterator[str]:
+    """Hold an exclusive lock on the file at `path` (symlinks resolved); yields the real path.
+
+    The lock is a flock on the file itself, so no lock file is left beside it. Because a
+    writer replaces the file (a new inode), a waiter that wakes up holding the lock of the old
+    inode opens the path again: whoever holds the lock of the file the path names is the one
+    writer. Closing the descriptor, or the process dying, releases the lock.
+    """
+    import fcntl
+
+    real = os.path.realpath(path)
+    warned = False
+    while True:
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None and not warned:
+                    on_wait()
+                    warned = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                now = os.stat(real)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)
+    try:
+        yield real
+    finally:
+        os.close(fd)
+
+
+def check_writable(path: str) -> None:
+    """Raise PermissionError now, before any work, if `path` could not be replaced later."""
+    folder = os.path.dirname(path) or "."
+    if not os.access(path, os.W_OK):
+        raise PermissionError(13, "the file is not writable", path)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(13, "its folder is not writable", folder)
+
+
+def replace(path: str, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, fsync it, and rename it over `path`.
+
+    Readers see the old file or the new one, never a part; the file's mode (and, where
+    permitted, its owner) is kept. On any failure the temporary file is removed and `path` is
+    untouched.
+    """
+    before = os.stat(path)
+    folder = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fchmod(fh.fileno(), stat.S_IMODE(before.st_mode))
+            with suppress(OSError):
+                os.fchown(fh.fileno(), before.st_uid, before.st_gid)
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _sync_folder(folder)
+
+
+def _sync_folder(folder: str) -> None:
+    """Make the rename itself durable; not every system allows opening a folder, so best effort."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
