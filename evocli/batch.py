@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from evocli import conversation
 from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.messages import Message
 
@@ -42,12 +43,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def parse_line(
-    index: int,
-    line: str | None,
-    default_system: str | None,
-    fill: Callable[[str, Mapping[str, str]], str] | None = None,
-) -> Job | None:
+def parse_line(index: int, line: str | None, default_system: str | None) -> Job | None:
     """One JSON Lines entry as a Job; None for a blank line. A bad line is a Job with an error.
 
     `line` is None when the line's bytes are not UTF-8.
@@ -73,7 +69,7 @@ def parse_line(
     if unknown:
         return _bad(job, f"unknown field {unknown[0]!r} (fields: {', '.join(LINE_KEYS)})")
     try:
-        job.messages = _messages(value, default_system, fill)
+        job.messages = _messages(value, default_system)
         job.model = _optional_str(value, "model")
         params = value.get("params") or {}
         if not isinstance(params, dict):
@@ -99,11 +95,7 @@ def _optional_str(value: Mapping[str, Any], key: str) -> str | None:
     return item
 
 
-def _messages(
-    value: Mapping[str, Any],
-    default_system: str | None,
-    fill: Callable[[str, Mapping[str, str]], str] | None,
-) -> list[Message]:
+def _messages(value: Mapping[str, Any], default_system: str | None) -> list[Message]:
     prompt = _optional_str(value, "prompt")
     system = _optional_str(value, "system")
     system = default_system if system is None else system
@@ -125,16 +117,18 @@ def _messages(
     if system is not None and messages[0].get("role") != "system":
         messages.insert(0, {"role": "system", "content": system})
     variables = value.get("vars")
-    if variables is not None:
-        if not isinstance(variables, dict):
-            raise InputError("vars must be an object")
-        if fill is None:
-            raise InputError("vars are not supported here")
-        values = {str(k): str(v) for k, v in variables.items()}
-        for message in messages:
-            if isinstance(message.get("content"), str):
-                message["content"] = fill(message["content"], values)
-    return messages
+    if variables is None:
+        return messages  # without vars, braces in a prompt are just text
+    if not isinstance(variables, dict) or not all(
+        isinstance(v, str | int | float) and not isinstance(v, bool) for v in variables.values()
+    ):
+        raise InputError("vars must be an object of strings or numbers")
+    values = {str(k): str(v) for k, v in variables.items()}
+    names = conversation.placeholder_names(t for m in messages for t in conversation.message_texts(m))
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise InputError(f"undefined placeholder{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+    return [conversation.filled(m, values) for m in messages]
 
 
 def ok_record(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -411,7 +411,8 @@ def parse_vars(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _texts(message: Message) -> Iterator[str]:
+def message_texts(message: Message) -> Iterator[str]:
+    """The text a message carries: its string content, or its text parts."""
     content = message.get("content")
     if isinstance(content, str):
         yield content
@@ -424,7 +425,12 @@ def placeholders(conv: Conversation) -> list[str]:
     texts = [conv.system] if conv.system is not None else []
     for message in conv.messages:
         if not message.get("literal"):
-            texts.extend(_texts(message))
+            texts.extend(message_texts(message))
+    return placeholder_names(texts)
+
+
+def placeholder_names(texts: Iterable[str]) -> list[str]:
+    """The placeholder names in these texts, in order of first use."""
     return list(dict.fromkeys(m.group(1) for text in texts for m in PLACEHOLDER.finditer(text)))
 
 
@@ -433,7 +439,8 @@ def fill(text: str, values: Mapping[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
-def _filled(message: Message, values: Mapping[str, str]) -> Message:
+def filled(message: Message, values: Mapping[str, str]) -> Message:
+    """The message with its placeholders filled (unless it is marked literal)."""
     literal = bool(message.get("literal"))
     out = {k: v for k, v in message.items() if k != "literal"}
     if literal:
@@ -484,7 +491,7 @@ def prepare(conv: Conversation, variables: Mapping[str, str], stdin_text: str | 
     messages: list[Message] = []
     if conv.system is not None:
         messages.append({"role": "system", "content": fill(conv.system, values)})
-    messages.extend(_filled(m, values) for m in conv.messages)
+    messages.extend(filled(m, values) for m in conv.messages)
     new_turns: list[Message] = []
     if piped is not None and STDIN_NAME not in used:
         new_turns.append(turn("user", piped))

@@ -289,3 +289,19 @@ def test_ctrl_c_keeps_finished_lines(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert b"Traceback" not in err
     assert [json.loads(x) for x in out.read_text().splitlines()] == [ok(1, "p0"), ok(2, "p1")]
+
+
+def test_vars_fill_placeholders_only_in_lines_that_have_them(cli: Cli, echo_server: Any, tmp_path: Path) -> None:
+    srv = echo_server()
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join([
+        json.dumps({"prompt": "Translate to {{ lang }}: {{text}}", "vars": {"lang": "French", "text": "{{ lang }}"}}),
+        json.dumps({"prompt": "Explain {{ jinja }} braces"}),
+        json.dumps({"prompt": "Hi {{a}} {{b}}", "vars": {"c": 1}}),
+        json.dumps({"messages": [{"role": "user", "content": [{"type": "text", "text": "n={{n}}"}]}], "vars": {"n": 3}}),
+    ]) + "\n")
+    r = cli(["batch", str(src), "-c", "1"])
+    assert r.exit_code == 65
+    assert lines(r)[2] == {"id": 3, "ok": False, "exit_code": 65, "error": "line 3: undefined placeholders: a, b"}
+    assert [b["messages"][-1]["content"] for b in srv.bodies] == [
+        "Translate to French: {{ lang }}", "Explain {{ jinja }} braces", [{"type": "text", "text": "n=3"}]]
