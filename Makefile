@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck check
+.PHONY: help install test lint typecheck check completions
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,9 +21,12 @@ test: $(BIN)/evocli ## Run the test suite
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/evocli ## Run ruff
-	$(BIN)/ruff check evocli tests
+	$(BIN)/ruff check evocli tests scripts
 
 typecheck: $(BIN)/evocli ## Run mypy --strict on the package
 	$(BIN)/mypy --strict evocli
 
 check: lint typecheck test ## lint + typecheck + test
+
+completions: $(BIN)/evocli ## Regenerate completions/ (bash, zsh, fish) from the app
+	$(BIN)/python scripts/gen_completions.py

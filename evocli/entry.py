@@ -39,7 +39,7 @@ def main() -> NoReturn:
     code: object = 0
     try:
         if is_plain_version(sys.argv[1:], os.environ) and sys.stdout is not None:
-            sys.stdout.write(version_line())
+            code = print_version()
         else:
             from evocli.cli import main as run_app
 
@@ -49,6 +49,19 @@ def main() -> NoReturn:
     except KeyboardInterrupt:  # Ctrl-C while the app is still loading
         code = 130
     fast_exit(code)
+
+
+def print_version() -> int:
+    """Print the version line; a closed stdout ends with 1 and no message, as Click does."""
+    try:
+        sys.stdout.write(version_line())
+    except BrokenPipeError:
+        # Click answers 1 and hushes the stream; pointing it at /dev/null does the same here.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+    return 0
 
 
 def fast_exit(code: object) -> NoReturn:
