@@ -55,7 +55,12 @@ def test_the_console_script_is_installed() -> None:
 def complete(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     """One completion request to the installed evocli, as a shell's completion function sends it."""
     return subprocess.run(
-        [str(EVOCLI)], capture_output=True, text=True, env=child_env(env), timeout=60, stdin=subprocess.DEVNULL
+        [str(EVOCLI)],
+        capture_output=True,
+        text=True,
+        env=child_env(env),
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -78,7 +83,7 @@ def test_zsh_protocol_gives_whole_help_texts() -> None:
     r = complete({"_EVOCLI_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "evocli ask --st"})
     assert r.returncode == 0
     assert r.stdout == (
-        "_arguments '*: :((\"--stream\":\"Stream the answer as it arrives "
+        '_arguments \'*: :(("--stream":"Stream the answer as it arrives '
         "[default\\\\: when stdout is a terminal and -o text].\"))'\n"
     )
 
@@ -110,23 +115,34 @@ def test_bash_script_fills_compreply() -> None:
         "_evocli_completion evocli\n"
         'printf "%s\\n" "${COMPREPLY[@]}"\n'
     )
-    r = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True,
-                       env=shell_env(), timeout=60)
+    r = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script],
+        capture_output=True,
+        text=True,
+        env=shell_env(),
+        timeout=60,
+    )
     assert (r.returncode, r.stderr) == (0, "")
-    assert r.stdout.splitlines() == ["complete -o default -F _evocli_completion evocli", *OUTPUT_MODES, "--dry-run"]
+    assert r.stdout.splitlines() == [
+        "complete -o default -F _evocli_completion evocli",
+        *OUTPUT_MODES,
+        "--dry-run",
+    ]
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 def test_zsh_script_hands_candidates_to_arguments() -> None:
     # Outside an interactive shell, stand-ins for compdef and _arguments print what they are given.
     script = (
-        "compdef() { print -r -- \"compdef $*\"; }\n"
-        "_arguments() { print -r -- \"$@\"; }\n"
+        'compdef() { print -r -- "compdef $*"; }\n'
+        '_arguments() { print -r -- "$@"; }\n'
         f"source {COMPLETIONS / '_evocli'}\n"
         "words=(evocli ask -o j); CURRENT=4\n"
         "_evocli_completion\n"
     )
-    r = subprocess.run(["zsh", "-f", "-c", script], capture_output=True, text=True, env=shell_env(), timeout=60)
+    r = subprocess.run(
+        ["zsh", "-f", "-c", script], capture_output=True, text=True, env=shell_env(), timeout=60
+    )
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout.splitlines() == ["compdef _evocli_completion evocli", '*: :(("json" "jsonl"))']
 
@@ -138,8 +154,9 @@ def test_fish_script_completes_options_and_choices() -> None:
         "complete -C 'evocli ask --outp'\n"
         "complete -C 'evocli ask --output j'\n"
     )
-    r = subprocess.run(["fish", "--no-config", "-c", script], capture_output=True, text=True,
-                       env=shell_env(), timeout=60)
+    r = subprocess.run(
+        ["fish", "--no-config", "-c", script], capture_output=True, text=True, env=shell_env(), timeout=60
+    )
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout.splitlines() == [
         "--output\ttext: the answer; json: the response body; jsonl: streamed JSON lines; usage: the usage object.",

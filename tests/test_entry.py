@@ -16,16 +16,34 @@ from tests.conftest import REPO, child_env, invoke
 VIA_APP = "import sys; from evocli.cli import main; main()"
 
 
-def run(code_or_module: Sequence[str], args: Sequence[str], env: dict[str, str] | None = None,
-        stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, *code_or_module, *args], stdout=stdout, stderr=subprocess.PIPE,
-                          env=env or child_env(), cwd=REPO, timeout=60, stdin=subprocess.DEVNULL)
+def run(
+    code_or_module: Sequence[str],
+    args: Sequence[str],
+    env: dict[str, str] | None = None,
+    stdout: int | None = subprocess.PIPE,
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, *code_or_module, *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env=env or child_env(),
+        cwd=REPO,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_only_a_lone_version_flag_takes_the_shortcut() -> None:
     assert entry.is_plain_version(["--version"], {})
     assert not entry.is_plain_version(["--version"], {"_EVOCLI_COMPLETE": "complete_bash"})
-    for argv in ([], ["--version", "ask"], ["ask", "--version"], ["--version", "--bogus"], ["--versio"], ["-h"]):
+    for argv in (
+        [],
+        ["--version", "ask"],
+        ["ask", "--version"],
+        ["--version", "--bogus"],
+        ["--versio"],
+        ["-h"],
+    ):
         assert not entry.is_plain_version(argv, {}), argv
 
 
