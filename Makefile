@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck check completions smoke bench bench-typer
+.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,3 +39,6 @@ bench: $(BIN)/evocli ## Start-up, per-call and memory figures against their base
 
 bench-typer: $(BIN)/evocli ## The same evocli with typer 0.29 against the pinned 0.28
 	$(BIN)/python bench/typer_versions.py
+
+bench-shortcuts: $(BIN)/evocli ## What each start-up measure of evocli.entry buys
+	$(BIN)/python bench/shortcuts.py
