@@ -47,7 +47,7 @@ def _plain_completion_help() -> None:
     markdown-it and pygments on every TAB (about 50 ms), wraps texts at 80 columns (a wrapped
     fish line becomes a bogus candidate) and eats "[default: ...]" as a markup tag. With
     rich_markup_mode=None our texts hold no markup, so they can be used as they are.
-    tests/test_completions.py checks that rich stays unloaded, should typer rename this hook.
+    tests/test_imports.py checks that rich stays unloaded, should typer rename this hook.
     """
     from typer import _completion_classes
 

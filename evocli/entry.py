@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from evocli import __version__
+from evocli.errors import ExitCode
 
 # Raised from the default 700: start-up creates tens of thousands of long-lived objects (modules,
 # classes, functions) and the collector would scan them over and over, about 5 ms per run for
@@ -47,7 +48,7 @@ def main() -> NoReturn:
     except SystemExit as exc:
         code = exc.code
     except KeyboardInterrupt:  # Ctrl-C while the app is still loading
-        code = 130
+        code = int(ExitCode.INTERRUPTED)
     fast_exit(code)
 
 
