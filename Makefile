@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 .PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(BIN)/evocli: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
