@@ -4,10 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck check bench-stream bench-batch
+.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts bench-stream bench-batch
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(BIN)/evocli: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,27 @@ test: $(BIN)/evocli ## Run the test suite
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/evocli ## Run ruff
-	$(BIN)/ruff check evocli tests
+	$(BIN)/ruff check evocli tests scripts bench
 
 typecheck: $(BIN)/evocli ## Run mypy --strict on the package
 	$(BIN)/mypy --strict evocli
 
 check: lint typecheck test ## lint + typecheck + test
+
+completions: $(BIN)/evocli ## Regenerate completions/ (bash, zsh, fish) from the app
+	$(BIN)/python scripts/gen_completions.py
+
+smoke: $(BIN)/evocli ## Build sdist + wheel, install the wheel in a fresh venv, run evocli there
+	$(BIN)/python scripts/smoke.py
+
+bench: $(BIN)/evocli ## Start-up, per-call and memory figures against their baselines (bench/README.md)
+	$(BIN)/python bench/startup.py
+
+bench-typer: $(BIN)/evocli ## The same evocli with typer 0.29 against the pinned 0.28
+	$(BIN)/python bench/typer_versions.py
+
+bench-shortcuts: $(BIN)/evocli ## What each start-up measure of evocli.entry buys
+	$(BIN)/python bench/shortcuts.py
 
 bench-stream: $(BIN)/evocli ## Streaming: first byte on stdout and whole call vs a requests script
 	$(BIN)/python bench/stream.py

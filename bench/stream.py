@@ -95,7 +95,8 @@ def main() -> None:
     def ratio(i: int) -> float:
         return statistics.median(e[i] / b[i] for e, b in zip(rows["evocli"], rows["baseline"], strict=True))
 
-    print(f"streaming benchmark: {args.runs} alternating runs, 20 chunks 50 ms apart (command: make bench-stream)")
+    print(f"streaming benchmark: {args.runs} alternating runs, 20 chunks 50 ms apart "
+          "(command: make bench-stream)")
     print(f"{'':24}{'evocli':>12}{'python+requests':>18}{'ratio':>8}")
     print(f"{'first byte to stdout':24}{med('evocli', 0) * 1000:>10.2f}ms{med('baseline', 0) * 1000:>16.2f}ms"
           f"{ratio(0):>8.2f}")

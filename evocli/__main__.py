@@ -1,5 +1,5 @@
 """Entry point for `python -m evocli`."""
 
-from evocli.cli import main
+from evocli.entry import main
 
 main()

@@ -16,8 +16,9 @@ from typing import IO, Annotated, Any, NoReturn
 
 import typer
 
-from evocli import __version__, client, config, conversation, ledger, messages
 from evocli import batch as batch_mod
+from evocli import client, config, conversation, ledger, messages
+from evocli.entry import version_line
 from evocli.errors import EvocliError, ExitCode, InputError, NoInputError, OutputError, UsageError
 from evocli.output import Console, Renderer, json_line
 from evocli.redact import add_secret, redact
@@ -41,9 +42,30 @@ app = typer.Typer(
 )
 
 
+def _plain_completion_help() -> None:
+    """Give zsh and fish completions the help texts as written.
+
+    Typer sends each text through rich to strip markup when rich is installed: that loads rich,
+    markdown-it and pygments on every TAB (about 50 ms), wraps texts at 80 columns (a wrapped
+    fish line becomes a bogus candidate) and eats "[default: ...]" as a markup tag. With
+    rich_markup_mode=None our texts hold no markup, so they can be used as they are.
+    tests/test_imports.py checks that rich stays unloaded, should typer rename this hook.
+    """
+    from typer import _completion_classes
+
+    def as_written(text: str) -> str:
+        return text
+
+    if hasattr(_completion_classes, "_sanitize_help_text"):
+        _completion_classes._sanitize_help_text = as_written
+
+
+_plain_completion_help()
+
+
 def _version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"evocli {__version__}\n")
+        sys.stdout.write(version_line())
         raise typer.Exit()
 
 

@@ -37,3 +37,40 @@ def test_version_and_help_load_neither() -> None:
     )
     assert out.stderr == ""
     assert out.stdout.startswith(f"evocli {__version__}\n")
+
+
+HEAVY = ("requests", "yaml", "rich", "pygments", "markdown_it", "pydantic")
+
+
+def loaded_after(argv: list[str], env: dict[str, str]) -> list[str]:
+    """The heavy packages loaded by one run of the app (help, a usage error or a TAB)."""
+    code = (
+        "import sys\n"
+        "from evocli.cli import app\n"
+        "try:\n"
+        f"    app({argv!r}, prog_name='evocli')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"sys.stderr.write('\\nLOADED:' + ','.join(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=child_env(env), check=True
+    )
+    marker = out.stderr.rsplit("LOADED:", 1)[1]
+    return [m for m in marker.split(",") if m]
+
+
+def test_help_errors_and_completion_never_load_rich_or_the_network_stack() -> None:
+    fish = {"_EVOCLI_COMPLETE": "complete_fish", "_TYPER_COMPLETE_FISH_ACTION": "get-args"}
+    cases: list[tuple[list[str], dict[str, str]]] = [
+        (["--help"], {}),
+        (["ask", "--help"], {}),
+        (["ask", "--bogus"], {}),
+        (["nope"], {}),
+        ([], {"_EVOCLI_COMPLETE": "complete_bash", "COMP_WORDS": "evocli ask --", "COMP_CWORD": "2"}),
+        ([], {"_EVOCLI_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "evocli ask --"}),
+        ([], {**fish, "_TYPER_COMPLETE_ARGS": "evocli ask --"}),
+        ([], {**fish, "_TYPER_COMPLETE_ARGS": "evocli "}),
+    ]
+    for argv, env in cases:
+        assert loaded_after(argv, env) == [], (argv, env)

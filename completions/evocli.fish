@@ -1,0 +1,1 @@
+complete --command evocli --no-files --arguments "(env _EVOCLI_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) evocli)" --condition "env _EVOCLI_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) evocli"
