@@ -1,6 +1,6 @@
 """Batch benchmark: 200 prompts against a server that takes 200 ms per answer, at --concurrency 8.
 
-The ideal is 200 × 0.2 / 8 = 5 s. The same work done by a shell loop of `evocli ask` is timed
+The ideal is 200 x 0.2 / 8 = 5 s. The same work done by a shell loop of `evocli ask` is timed
 for comparison (by default over the first 40 prompts, scaled to 200; `--loop 200` runs it all).
 
     python bench/batch.py [--prompts 200] [--concurrency 8] [--latency 0.2] [--loop 40]
