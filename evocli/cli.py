@@ -247,7 +247,7 @@ class CallOptions:
 
 
 _RESERVED_PARAMS = {
-    "messages": "give the prompt as arguments or stdin",
+    "messages": "they come from the prompt, the conversation file or the batch line",
     "stream": "use --stream / --no-stream",
 }
 

@@ -102,7 +102,7 @@ def test_call_options_shape_the_body(cli: Cli, api_env: FakeServer) -> None:
     [
         ("seed", "-p expects KEY=VALUE, got 'seed'"),
         ("=3", "-p expects KEY=VALUE, got '=3'"),
-        ("messages=[]", "-p cannot set 'messages': give the prompt as arguments or stdin"),
+        ("messages=[]", "-p cannot set 'messages': they come from the prompt, the conversation file or the batch line"),
         ("stream=true", "-p cannot set 'stream': use --stream / --no-stream"),
     ],
 )
