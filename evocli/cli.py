@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -445,6 +446,99 @@ def ask(
         stdin_text = None if no_stdin else read_stdin(force=from_stdin_only)
         text = messages.compose_prompt([] if from_stdin_only else args, stdin_text)
         run_call(CallOptions.pick(locals()), messages.ask_messages(text, system), "ask")
+
+
+class GroupBy(str, Enum):
+    model = "model"
+    day = "day"
+    tag = "tag"
+    command = "command"
+
+
+@app.command()
+def usage(
+    by: Annotated[
+        GroupBy | None,
+        typer.Option("--by", case_sensitive=False, help="Group the rows by model, day, tag or command."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", metavar="WHEN", help="From this time: 2026-11-01, 2026-11-01T09:30 (UTC), 7d or 24h."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="WHEN", help="Up to this time; a date includes that whole day."),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", metavar="TEXT", help="Only calls with this tag (repeatable)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
+    credits: Annotated[
+        bool, typer.Option("--credits", help="Ask the API for the account's remaining and used credits.")
+    ] = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Report the calls in the usage ledger, or the account's credits with --credits.
+
+    A table on a terminal, tab-separated values with a header when piped.
+
+    Example: evocli usage --since 7d --by tag
+    """
+    with handled(debug):
+        if as_json and as_csv:
+            raise UsageError("--json and --csv cannot be used together")
+        console = _console(quiet)
+        if credits:
+            given = [name for name, value in (("--by", by), ("--since", since), ("--until", until),
+                                              ("--tag", tag), ("--csv", as_csv or None)) if value]
+            if given:
+                raise UsageError(f"--credits cannot be combined with {given[0]}")
+            from evocli import credits as credits_api
+
+            balance = credits_api.fetch_credits(load_settings(CallOptions()))
+            text = credits_api.credits_json(balance) if as_json else credits_api.credits_text(balance)
+            console.answer(text.encode())
+            return
+        from datetime import UTC, datetime
+
+        from evocli import report as render_report
+
+        period = ledger.make_period(since, until, datetime.now(UTC))
+        summary = ledger.report(_ledger_dir(), (by or GroupBy.model).value, period, tag or ())
+        if summary.corrupt:
+            lines = "line" if summary.corrupt == 1 else "lines"
+            console.warn(f"skipped {summary.corrupt} corrupt ledger {lines}")
+        if as_json:
+            out = render_report.as_json(summary)
+        elif as_csv:
+            out = render_report.as_csv(summary)
+        elif _is_terminal(sys.stdout):
+            out = render_report.as_table(summary)
+        else:
+            out = render_report.as_tsv(summary)
+        console.answer(out.encode())
+
+
+def _ledger_dir() -> Path:
+    """Where the ledger is, resolved like every setting; reading it needs no key."""
+    env = dict(os.environ)
+    # No key is needed, so api_key_command (which may prompt for a passphrase) is not run.
+    settings = config.resolve(
+        config.Overrides(), env, config.load_config_file(env), need_key=False, key_command=lambda _: ""
+    )
+    return settings.ledger_dir
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def main() -> None:
