@@ -27,3 +27,7 @@ typecheck: $(BIN)/evocli ## Run mypy --strict on the package
 	$(BIN)/mypy --strict evocli
 
 check: lint typecheck test ## lint + typecheck + test
+
+.PHONY: bench-usage
+bench-usage: $(BIN)/evocli ## Time `evocli usage` over generated 100k and 1M record ledgers
+	$(BIN)/python bench/usage_bench.py

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evocli.ledger import CallRecord, encode_line, month_file  # noqa: E402
+from evocli.ledger import CallRecord, encode_line, month_file
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 SPAN = timedelta(days=184)  # six months: six monthly files
@@ -22,12 +22,13 @@ FAILURES = [(429, 75), (500, 75), (None, 75), (401, 77), (400, 65)]
 
 def record(rng: random.Random, i: int) -> CallRecord:
     """One plausible call: mostly successes, about 3% failures."""
-    model = rng.choice(MODELS)
-    common = dict(command=rng.choice(COMMANDS), model=model, tag=rng.choice(TAGS), stream=rng.random() < 0.3)
+    command, model, tag = rng.choice(COMMANDS), rng.choice(MODELS), rng.choice(TAGS)
+    stream = rng.random() < 0.3
     if rng.random() < 0.03:
         status, code = rng.choice(FAILURES)
-        return CallRecord(ok=False, exit_code=code, http_status=status, latency_ms=rng.randint(50, 120_000),
-                          attempts=3 if code == 75 else 1, **common)  # type: ignore[arg-type]
+        return CallRecord(command=command, model=model, ok=False, exit_code=code, http_status=status,
+                          latency_ms=rng.randint(50, 120_000), attempts=3 if code == 75 else 1,
+                          stream=stream, tag=tag)
     prompt = rng.randint(8, 6000)
     completion = rng.randint(1, 3000)
     usage = {
@@ -37,8 +38,9 @@ def record(rng: random.Random, i: int) -> CallRecord:
         "prompt_tokens_details": {"cached_tokens": rng.choice([0, 0, prompt // 2])},
         "completion_tokens_details": {"reasoning_tokens": rng.randint(0, completion)},
     }
-    return CallRecord(ok=True, exit_code=0, http_status=200, latency_ms=rng.randint(300, 40_000), attempts=1,
-                      id=f"chatcmpl-{i:016x}", finish_reason="stop", usage=usage, **common)  # type: ignore[arg-type]
+    return CallRecord(command=command, model=model, ok=True, exit_code=0, http_status=200,
+                      latency_ms=rng.randint(300, 40_000), attempts=1, stream=stream, tag=tag,
+                      id=f"chatcmpl-{i:016x}", finish_reason="stop", usage=usage)
 
 
 def generate(folder: Path, count: int, seed: int = 1) -> None:
@@ -48,20 +50,15 @@ def generate(folder: Path, count: int, seed: int = 1) -> None:
     for old in folder.glob("*.jsonl"):
         old.unlink()
     step = SPAN / count
-    out = None
-    current = None
-    try:
-        for i in range(count):
-            now = START + step * i
-            path = month_file(folder, now)
-            if path != current:
-                if out:
-                    out.close()
-                out, current = open(path, "wb", buffering=1 << 20), path  # noqa: SIM115
-            out.write(encode_line(record(rng, i), now))
-    finally:
-        if out:
-            out.close()
+    lines: dict[Path, list[bytes]] = {}
+    for i in range(count):
+        now = START + step * i
+        lines.setdefault(month_file(folder, now), []).append(encode_line(record(rng, i), now))
+        if len(lines) > 1:  # a month is complete: write it out and free it
+            path = next(iter(lines))
+            path.write_bytes(b"".join(lines.pop(path)))
+    for path, month in lines.items():
+        path.write_bytes(b"".join(month))
 
 
 def main() -> None:
