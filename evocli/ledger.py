@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
@@ -119,9 +120,10 @@ COLUMNS = (
 )
 _COUNTED = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "total_tokens")
 
-_MONTH_FILE = re.compile(r"\d{4}-\d{2}\.jsonl")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_RELATIVE = re.compile(r"(\d{1,6})([dh])")
+# Patterns as text, compiled (and cached by `re`) on first use: nothing is compiled at start-up.
+_MONTH_FILE = r"\d{4}-\d{2}\.jsonl"
+_DATE = r"\d{4}-\d{2}-\d{2}"
+_RELATIVE = r"(\d{1,6})([dh])"
 _WHEN_HINT = "use a date (2026-11-01), a UTC time (2026-11-01T09:30), days (7d) or hours (24h)"
 
 
@@ -162,7 +164,7 @@ def parse_when(option: str, text: str, now: datetime, *, until: bool = False) ->
     means the end of that day, so the whole day is included.
     """
     value = text.strip()
-    relative = _RELATIVE.fullmatch(value)
+    relative = re.fullmatch(_RELATIVE, value)
     if relative:
         amount, unit = int(relative.group(1)), relative.group(2)
         return now - (timedelta(days=amount) if unit == "d" else timedelta(hours=amount))
@@ -174,7 +176,7 @@ def parse_when(option: str, text: str, now: datetime, *, until: bool = False) ->
         raise UsageError(f"{option}: cannot read {text!r} as a time", hint=_WHEN_HINT)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    if until and _DATE.fullmatch(value):
+    if until and re.fullmatch(_DATE, value):
         when += timedelta(days=1)
     return when
 
@@ -194,7 +196,7 @@ def month_files(ledger_dir: Path, period: Period) -> list[Path]:
     """The monthly files the period touches, oldest first; a missing folder has none."""
     first, last = period.months()
     try:
-        names = sorted(entry.name for entry in os.scandir(ledger_dir) if _MONTH_FILE.fullmatch(entry.name))
+        names = sorted(e.name for e in os.scandir(ledger_dir) if re.fullmatch(_MONTH_FILE, e.name))
     except FileNotFoundError:
         return []
     except OSError as exc:
@@ -260,7 +262,7 @@ def _skip_line(fh: BinaryIO, max_line: int) -> None:
 _STR = rb'"[\x20\x21\x23-\x5b\x5d-\x7e]*"'  # printable ASCII, no quote or backslash
 _OPT_STR = rb"(?:" + _STR + rb"|null)"
 _INT = rb"(?:0|[1-9][0-9]*)"
-_FAST = re.compile(
+_FAST_SOURCE = (
     rb'^\{"ts":"((\d{4}-\d\d-\d\d)T\d\d:\d\d:\d\d\.\d{3}Z)"'
     rb',"command":(' + _OPT_STR + rb'),"model":(' + _OPT_STR + rb'),"id":' + _OPT_STR
     + rb',"ok":(true|false),"http_status":(?:' + _INT + rb"|null)"
@@ -268,10 +270,16 @@ _FAST = re.compile(
     + rb',"prompt_tokens":(' + _INT + rb'),"completion_tokens":(' + _INT + rb")"
     + rb',"total_tokens":(' + _INT + rb'),"reasoning_tokens":(' + _INT + rb")"
     + rb',"cached_tokens":(' + _INT + rb'),"latency_ms":(' + _INT + rb")"
-    + rb',"attempts":' + _INT + rb',"stream":(?:true|false),"tag":(' + _OPT_STR + rb")\}$",
-    re.MULTILINE,
+    + rb',"attempts":' + _INT + rb',"stream":(?:true|false),"tag":(' + _OPT_STR + rb")\}$"
 )
-_CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+@cache
+def fast_pattern() -> re.Pattern[bytes]:
+    """The fast path's regex, compiled on first use: compiling it costs start-up time otherwise."""
+    return re.compile(_FAST_SOURCE, re.MULTILINE)
+
+_CANONICAL_TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 # A parsed line: ts, day, command, model, ok, then the numbers in _NUMBER_FIELDS order, tag.
 # Text values are kept as their JSON encoding (bytes) until the end, so they can be dict keys.
@@ -322,7 +330,7 @@ def _record_ts(value: Any) -> str | None:
     """A record's time in the canonical `ts` form, or None when it is not a time."""
     if not isinstance(value, str):
         return None
-    if _CANONICAL_TS.fullmatch(value):
+    if re.fullmatch(_CANONICAL_TS, value):
         return value
     try:
         when = datetime.fromisoformat(value)
@@ -357,7 +365,8 @@ class Tally:
 
     def values(self) -> dict[str, int | None]:
         """The report's columns for this group."""
-        mean = round(self.latency_ms / self.requests) if self.requests else None
+        # Rounded half up, in integers: exact however large the sums grow.
+        mean = (2 * self.latency_ms + self.requests) // (2 * self.requests) if self.requests else None
         row: dict[str, int | None] = {"requests": self.requests, "errors": self.errors}
         row.update({name: getattr(self, name) for name in _COUNTED})
         row["mean_latency_ms"] = mean
@@ -404,18 +413,20 @@ def _tally(blocks: Iterable[bytes], by: str, period: Period, tags: Sequence[str]
     since_b = since.encode() if since else None
     until_b = until.encode() if until else None
     wanted = {_json_key(tag) for tag in tags}
+    fast_rows = fast_pattern().findall
+    fast_line = fast_pattern().fullmatch
     sums: Sums = {}
     corrupt = 0
     for block in blocks:
-        rows: list[Row] = _FAST.findall(block)
+        rows: list[Row] = fast_rows(block)
         lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
         if len(rows) != lines:
             # Some line is not in the exact written shape: read line by line, leniently.
             rows = []
-            for line in block.splitlines():
+            for line in block.split(b"\n"):
                 if not line.strip():
                     continue
-                fast = _FAST.fullmatch(line)
+                fast = fast_line(line)
                 row = fast.groups() if fast else _parse_line(line)
                 if row is None:
                     corrupt += 1
@@ -480,16 +491,9 @@ PARALLEL_MIN_BYTES = 32 << 20
 MAX_WORKERS = 8
 
 
-@dataclass(frozen=True)
-class _Job:
-    """One byte range of one file, summarized by one worker process."""
-
-    path: Path
-    start: int
-    end: int
-    by: str
-    period: Period
-    tags: tuple[str, ...]
+# One byte range of one file for one worker: (path, start, end, by, period, tags). A plain tuple
+# rather than a dataclass: this module loads on every evocli start, and each class costs time.
+_Job = tuple[Path, int, int, str, Period, tuple[str, ...]]
 
 
 def report(
@@ -517,11 +521,11 @@ def report(
         blocks = (block for path in files for block in read_blocks(path))
         return _report(by, *_tally(blocks, by, period, tags))
     target = -(-total // workers)
-    jobs = []
+    jobs: list[_Job] = []
     for path, size in sizes:
         pieces = max(1, -(-size // target))
         step = -(-size // pieces)
-        jobs += [_Job(path, i, min(i + step, size), by, period, tuple(tags)) for i in range(0, size, step)]
+        jobs += [(path, i, min(i + step, size), by, period, tuple(tags)) for i in range(0, size, step)]
     import multiprocessing
 
     # fork, not spawn: a spawned child would re-run `python -m evocli` from the top.
@@ -550,4 +554,5 @@ def _ignore_sigint() -> None:
 
 
 def _run_job(job: _Job) -> tuple[Sums, int]:
-    return _tally(read_blocks(job.path, start=job.start, end=job.end), job.by, job.period, job.tags)
+    path, start, end, by, period, tags = job
+    return _tally(read_blocks(path, start=start, end=end), by, period, tags)
