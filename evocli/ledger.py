@@ -122,7 +122,6 @@ _COUNTED = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_to
 
 # Patterns as text, compiled (and cached by `re`) on first use: nothing is compiled at start-up.
 _MONTH_FILE = r"\d{4}-\d{2}\.jsonl"
-_DATE = r"\d{4}-\d{2}-\d{2}"
 _RELATIVE = r"(\d{1,6})([dh])"
 _WHEN_HINT = "use a date (2026-11-01), a UTC time (2026-11-01T09:30), days (7d) or hours (24h)"
 
@@ -164,21 +163,22 @@ def parse_when(option: str, text: str, now: datetime, *, until: bool = False) ->
     means the end of that day, so the whole day is included.
     """
     value = text.strip()
-    relative = re.fullmatch(_RELATIVE, value)
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
-        return now - (timedelta(days=amount) if unit == "d" else timedelta(hours=amount))
     try:
+        relative = re.fullmatch(_RELATIVE, value)
+        if relative:
+            amount, unit = int(relative.group(1)), relative.group(2)
+            return now - (timedelta(days=amount) if unit == "d" else timedelta(hours=amount))
         when = datetime.fromisoformat(value) if value[:1].isdigit() else None
-    except ValueError:
-        when = None
-    if when is None:
-        raise UsageError(f"{option}: cannot read {text!r} as a time", hint=_WHEN_HINT)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if until and re.fullmatch(_DATE, value):
-        when += timedelta(days=1)
-    return when
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            # Any ISO form with a time is longer than 10 characters: this one is a date alone.
+            if until and len(value) <= 10:
+                when += timedelta(days=1)
+            return when
+    except (ValueError, OverflowError):
+        pass
+    raise UsageError(f"{option}: cannot read {text!r} as a time", hint=_WHEN_HINT)
 
 
 def make_period(since: str | None, until: str | None, now: datetime) -> Period:

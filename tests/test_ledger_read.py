@@ -56,6 +56,8 @@ def table(report: ledger.Report) -> list[tuple[Any, ...]]:
     [
         ("2026-11-01", False, datetime(2026, 11, 1, tzinfo=UTC)),
         ("2026-11-01", True, datetime(2026, 11, 2, tzinfo=UTC)),  # the whole day is included
+        ("20261130", True, datetime(2026, 12, 1, tzinfo=UTC)),
+        ("2026-11-01 09:30", True, datetime(2026, 11, 1, 9, 30, tzinfo=UTC)),
         ("2026-11-01T09:30", True, datetime(2026, 11, 1, 9, 30, tzinfo=UTC)),
         ("2026-11-01T09:30:15Z", False, datetime(2026, 11, 1, 9, 30, 15, tzinfo=UTC)),
         ("2026-11-01T10:30+01:00", False, datetime(2026, 11, 1, 9, 30, tzinfo=UTC)),
@@ -70,7 +72,7 @@ def test_parse_when(text: str, until: bool, expected: datetime) -> None:
     assert parse_when("--since", text, NOW, until=until) == expected
 
 
-@pytest.mark.parametrize("text", ["", "7", "7x", "d7", "-7d", "1.5d", "yesterday", "2026-13-01", "2026-11-31", "11/01/2026"])
+@pytest.mark.parametrize("text", ["", "7", "7x", "d7", "-7d", "1.5d", "yesterday", "2026-13-01", "2026-11-31", "11/01/2026", "999999d"])
 def test_parse_when_refuses(text: str) -> None:
     with pytest.raises(UsageError) as err:
         parse_when("--until", text, NOW)
