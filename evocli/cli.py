@@ -494,10 +494,10 @@ def usage(
             raise UsageError("--json and --csv cannot be used together")
         console = _console(quiet)
         if credits:
-            given = [name for name, value in (("--by", by), ("--since", since), ("--until", until),
-                                              ("--tag", tag), ("--csv", as_csv or None)) if value]
-            if given:
-                raise UsageError(f"--credits cannot be combined with {given[0]}")
+            for name, value in (("--by", by), ("--since", since), ("--until", until), ("--tag", tag),
+                                ("--csv", as_csv)):
+                if value:
+                    raise UsageError(f"--credits cannot be combined with {name}")
             from evocli import credits as credits_api
 
             balance = credits_api.fetch_credits(load_settings(CallOptions()))
@@ -511,17 +511,9 @@ def usage(
         period = ledger.make_period(since, until, datetime.now(UTC))
         summary = ledger.report(_ledger_dir(), (by or GroupBy.model).value, period, tag or ())
         if summary.corrupt:
-            lines = "line" if summary.corrupt == 1 else "lines"
-            console.warn(f"skipped {summary.corrupt} corrupt ledger {lines}")
-        if as_json:
-            out = render_report.as_json(summary)
-        elif as_csv:
-            out = render_report.as_csv(summary)
-        elif _is_terminal(sys.stdout):
-            out = render_report.as_table(summary)
-        else:
-            out = render_report.as_tsv(summary)
-        console.answer(out.encode())
+            console.warn(f"skipped {summary.corrupt} corrupt ledger line{'s' if summary.corrupt > 1 else ''}")
+        fmt = "json" if as_json else "csv" if as_csv else "table" if _is_terminal(sys.stdout) else "tsv"
+        console.answer(render_report.render(summary, fmt).encode())
 
 
 def _ledger_dir() -> Path:

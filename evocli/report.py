@@ -24,6 +24,11 @@ HEADINGS = {
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
+def render(report: Report, fmt: str) -> str:
+    """The report in one of the formats: table, tsv, csv or json."""
+    return {"table": as_table, "tsv": as_tsv, "csv": as_csv, "json": as_json}[fmt](report)
+
+
 def columns(report: Report) -> list[str]:
     """The group key's column, then the report's columns."""
     return [report.by, *COLUMNS]
