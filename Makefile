@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts bench-stream bench-batch
+.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts bench-stream bench-batch bench-usage
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -48,3 +48,6 @@ bench-stream: $(BIN)/evocli ## Streaming: first byte on stdout and whole call vs
 
 bench-batch: $(BIN)/evocli ## Batch: 200 prompts at 200 ms, --concurrency 8, vs the ideal and a shell loop
 	$(BIN)/python bench/batch.py
+
+bench-usage: $(BIN)/evocli ## Time `evocli usage` over generated 100k and 1M record ledgers
+	$(BIN)/python bench/usage_bench.py

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
+from pathlib import Path
 from typing import IO, Annotated, Any, NoReturn
 
 import typer
@@ -368,13 +369,6 @@ def stream_mode(opts: CallOptions, stdout_is_tty: bool) -> bool:
     return stdout_is_tty and opts.output is OutputMode.text
 
 
-def _stdout_is_tty() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def run_call(
     opts: CallOptions,
     msgs: list[messages.Message],
@@ -386,7 +380,7 @@ def run_call(
     Returns the completion (None for --dry-run) so a command can do more with it.
     """
     console = _console(opts.quiet)
-    stream = stream_mode(opts, _stdout_is_tty())
+    stream = stream_mode(opts, _is_terminal(sys.stdout))
     settings = load_settings(opts, conversation, need_key=not opts.dry_run)
     request = client.build_request(settings, msgs, stream=stream)
     if opts.dry_run:
@@ -509,6 +503,91 @@ def ask(
         stdin_text = None if no_stdin else read_stdin(force=from_stdin_only)
         text = messages.compose_prompt([] if from_stdin_only else args, stdin_text)
         run_call(CallOptions.pick(locals()), messages.ask_messages(text, system), "ask")
+
+
+class GroupBy(str, Enum):
+    model = "model"
+    day = "day"
+    tag = "tag"
+    command = "command"
+
+
+@app.command()
+def usage(
+    by: Annotated[
+        GroupBy | None,
+        typer.Option("--by", case_sensitive=False, help="Group the rows by model, day, tag or command."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", metavar="WHEN", help="From this time: 2026-11-01, 2026-11-01T09:30 (UTC), 7d or 24h."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="WHEN", help="Up to this time; a date includes that whole day."),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", metavar="TEXT", help="Only calls with this tag (repeatable)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
+    credits: Annotated[
+        bool, typer.Option("--credits", help="Ask the API for the account's remaining and used credits.")
+    ] = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Report the calls in the usage ledger, or the account's credits with --credits.
+
+    A table on a terminal, tab-separated values with a header when piped.
+
+    Example: evocli usage --since 7d --by tag
+    """
+    with handled(debug):
+        if as_json and as_csv:
+            raise UsageError("--json and --csv cannot be used together")
+        console = _console(quiet)
+        if credits:
+            for name, value in (("--by", by), ("--since", since), ("--until", until), ("--tag", tag),
+                                ("--csv", as_csv)):
+                if value:
+                    raise UsageError(f"--credits cannot be combined with {name}")
+            from evocli import credits as credits_api
+
+            balance = credits_api.fetch_credits(load_settings(CallOptions()))
+            text = credits_api.credits_json(balance) if as_json else credits_api.credits_text(balance)
+            console.answer(text.encode())
+            return
+        from datetime import UTC, datetime
+
+        from evocli import report as render_report
+
+        period = ledger.make_period(since, until, datetime.now(UTC))
+        summary = ledger.report(_ledger_dir(), (by or GroupBy.model).value, period, tag or ())
+        if summary.corrupt:
+            console.warn(f"skipped {summary.corrupt} corrupt ledger line{'s' if summary.corrupt > 1 else ''}")
+        fmt = "json" if as_json else "csv" if as_csv else "table" if _is_terminal(sys.stdout) else "tsv"
+        console.answer(render_report.render(summary, fmt).encode())
+
+
+def _ledger_dir() -> Path:
+    """Where the ledger is, resolved like every setting; reading it needs no key."""
+    env = dict(os.environ)
+    # No key is needed, so api_key_command (which may prompt for a passphrase) is not run.
+    settings = config.resolve(
+        config.Overrides(), env, config.load_config_file(env), need_key=False, key_command=lambda _: ""
+    )
+    return settings.ledger_dir
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -766,7 +845,7 @@ def run_batch(
             yield job
 
     progress = None
-    if not opts.quiet and _stderr_is_tty():
+    if not opts.quiet and _is_terminal(sys.stderr):
         progress = batch_mod.Progress(_stderr_write, _count_lines(file, shard))
     runner = batch_mod.Runner(run_job, sink, concurrency, progress=progress)
     try:
@@ -855,13 +934,6 @@ def _result_sink(console: Console, out: str | None, append: bool) -> Callable[[d
         os.write(fd, json_line(record))
 
     return write
-
-
-def _stderr_is_tty() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _stderr_write(text: str) -> None:
