@@ -17,8 +17,7 @@ from typing import IO, Annotated, Any, NoReturn
 
 import typer
 
-from evocli import batch as batch_mod
-from evocli import client, config, conversation, ledger, messages
+from evocli import client, config, ledger, messages
 from evocli.entry import version_line
 from evocli.errors import EvocliError, ExitCode, InputError, NoInputError, OutputError, UsageError
 from evocli.output import Console, Renderer, json_line
@@ -650,6 +649,8 @@ def chat_file(
         if file == "-" and no_stdin:
             raise UsageError("FILE - reads the conversation from stdin, which --no-stdin forbids")
         opts = CallOptions.pick(locals())
+        from evocli import conversation
+
         variables = conversation.parse_vars(var or [])
         # Read stdin before taking the lock: a slow producer must not hold up other runs.
         piped = None if no_stdin or file == "-" else read_stdin()
@@ -710,7 +711,7 @@ def _locked_conversation(file: str, quiet: bool) -> Iterator[str]:
 
 def _save_turns(path: str, file: str, turns: list[messages.Message], quiet: bool) -> None:
     """Append the turns to FILE as it is now (it is reread: only evocli honours the lock)."""
-    from evocli import safefile
+    from evocli import conversation, safefile
 
     current = _read_conversation(path, file)
     try:
@@ -771,6 +772,8 @@ def batch(
     Example: evocli batch tickets.jsonl --concurrency 8 --out results.jsonl --resume
     """
     with handled(debug):
+        from evocli import batch as batch_mod
+
         if resume and out is None:
             raise UsageError("--resume needs --out FILE (the results to resume from)")
         if out is not None and out == file:
@@ -790,6 +793,7 @@ def run_batch(
     system: str | None,
 ) -> None:
     """Wire input, workers, the result sink and the ledger for `evocli batch`."""
+    from evocli import batch as batch_mod
     console = _console(opts.quiet)
     settings = load_settings(opts)
     source = _open_input(file)
@@ -898,26 +902,13 @@ def _resume_ids(out: str) -> set[str]:
             kept.append(raw)
             done.add(_id_key(record["id"]))
     if len(kept) != len(lines):
-        _atomic_write(out, b"".join(line + b"\n" for line in kept))
+        from evocli import safefile
+
+        try:
+            safefile.replace(out, b"".join(line + b"\n" for line in kept))
+        except OSError as exc:
+            raise OutputError(f"cannot rewrite {out}: {exc.strerror or exc}") from None
     return done
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".evocli-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _result_sink(console: Console, out: str | None, append: bool) -> Callable[[dict[str, Any]], None]:
