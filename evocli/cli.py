@@ -780,27 +780,46 @@ def batch(
             raise UsageError("--out must not be the input file")
         shard_of = batch_mod.parse_shard(shard) if shard else None
         opts = CallOptions.pick(locals())
-        run_batch(opts, file, out, resume, shard_of, concurrency, system)
+        run_batch(opts, BatchPlan(file, out, resume, shard_of, concurrency, system))
 
 
-def run_batch(
-    opts: CallOptions,
-    file: str,
-    out: str | None,
-    resume: bool,
-    shard: tuple[int, int] | None,
-    concurrency: int,
-    system: str | None,
-) -> None:
-    """Wire input, workers, the result sink and the ledger for `evocli batch`."""
-    from evocli import batch as batch_mod
+@dataclass(frozen=True)
+class BatchPlan:
+    """The options of `evocli batch` that are its own."""
+
+    file: str
+    out: str | None
+    resume: bool
+    shard: tuple[int, int] | None
+    concurrency: int
+    system: str | None
+
+
+def run_batch(opts: CallOptions, plan: BatchPlan) -> None:
+    """Open the input and the result sink, then run the lines."""
     console = _console(opts.quiet)
     settings = load_settings(opts)
-    source = _open_input(file)
-    done_ids = _resume_ids(out) if resume and out else set()
-    sink = _result_sink(console, out, append=resume)
+    with ExitStack() as resources:
+        source = _open_input(plan.file, resources)
+        done_ids = _resume_ids(plan.out) if plan.resume and plan.out else set()
+        sink = _result_sink(console, plan.out, resources, append=plan.resume)
+        _run_lines(opts, plan, settings, console, source, sink, done_ids)
 
+
+def _run_lines(
+    opts: CallOptions,
+    plan: BatchPlan,
+    settings: config.Settings,
+    console: Console,
+    source: IO[bytes],
+    sink: Callable[[dict[str, Any]], None],
+    done_ids: set[str],
+) -> None:
+    """Feed the lines to the workers; each call is sent, recorded and turned into a result."""
+    from evocli import batch as batch_mod
     from evocli import transport
+
+    shard = plan.shard
 
     gate = transport.Gate()
     local = threading.local()
@@ -840,7 +859,7 @@ def run_batch(
         for index, text in batch_mod.read_lines(source):
             if shard is not None and index % shard[1] != shard[0] - 1:
                 continue
-            job = batch_mod.parse_line(index, text, system)
+            job = batch_mod.parse_line(index, text, plan.system)
             if job is None:
                 continue
             if done_ids and _id_key(job.id) in done_ids:
@@ -850,14 +869,13 @@ def run_batch(
 
     progress = None
     if not opts.quiet and _is_terminal(sys.stderr):
-        progress = batch_mod.Progress(_stderr_write, _count_lines(file, shard))
-    runner = batch_mod.Runner(run_job, sink, concurrency, progress=progress)
+        progress = batch_mod.Progress(_stderr_write, _count_lines(plan.file, shard))
+    runner = batch_mod.Runner(run_job, sink, plan.concurrency, progress=progress)
     try:
         summary = runner.run(jobs())
     finally:
         if progress is not None:
             progress.clear()
-        source.close()
     if summary.failed:
         note = f" ({skipped} already done)" if skipped else ""
         err = EvocliError(f"{summary.failed} of {summary.done} failed{note}")
@@ -865,11 +883,11 @@ def run_batch(
         raise err
 
 
-def _open_input(file: str) -> IO[bytes]:
+def _open_input(file: str, resources: ExitStack) -> IO[bytes]:
     if file == "-":
         return sys.stdin.buffer
     try:
-        return open(file, "rb")
+        return resources.enter_context(open(file, "rb"))
     except FileNotFoundError:
         raise NoInputError(f"{file}: no such file") from None
     except IsADirectoryError:
@@ -911,7 +929,9 @@ def _resume_ids(out: str) -> set[str]:
     return done
 
 
-def _result_sink(console: Console, out: str | None, append: bool) -> Callable[[dict[str, Any]], None]:
+def _result_sink(
+    console: Console, out: str | None, resources: ExitStack, append: bool
+) -> Callable[[dict[str, Any]], None]:
     """Where result lines go: stdout, or FILE with one O_APPEND write per line."""
     if out is None:
         return lambda record: console.answer(json_line(record))
@@ -920,9 +940,13 @@ def _result_sink(console: Console, out: str | None, append: bool) -> Callable[[d
         fd = os.open(out, flags, 0o644)
     except OSError as exc:
         raise OutputError(f"cannot write {out}: {exc.strerror}") from None
+    resources.callback(os.close, fd)
 
     def write(record: dict[str, Any]) -> None:
-        os.write(fd, json_line(record))
+        try:
+            os.write(fd, json_line(record))
+        except OSError as exc:
+            raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
 
     return write
 

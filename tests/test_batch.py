@@ -305,3 +305,12 @@ def test_vars_fill_placeholders_only_in_lines_that_have_them(cli: Cli, echo_serv
     assert lines(r)[2] == {"id": 3, "ok": False, "exit_code": 65, "error": "line 3: undefined placeholders: a, b"}
     assert [b["messages"][-1]["content"] for b in srv.bodies] == [
         "Translate to French: {{ lang }}", "Explain {{ jinja }} braces", [{"type": "text", "text": "n=3"}]]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_full_disk_while_writing_results_is_73(cli: Cli, echo_server: Any, tmp_path: Path) -> None:
+    echo_server()
+    src = tmp_path / "in.jsonl"
+    src.write_text('"a"\n"b"\n')
+    r = cli(["batch", str(src), "--out", "/dev/full"])
+    assert (r.exit_code, r.stdout, r.stderr) == (73, "", "evocli: error: cannot write /dev/full: No space left on device\n")
