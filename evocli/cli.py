@@ -968,9 +968,37 @@ def _count_lines(file: str, shard: tuple[int, int] | None) -> int | None:
     return count
 
 
+def single_command_app(name: str) -> typer.Typer | None:
+    """An app holding just the named command, or None if there is no such command.
+
+    Typer builds every command's options when the app starts; a run that names its command
+    only needs that one, which saves a few milliseconds per run. Its help, errors and exit
+    codes are those of the command inside the whole app (`Usage: evocli ask …`).
+    """
+    for info in app.registered_commands:
+        command_name = info.name or (info.callback.__name__ if info.callback else "")
+        if command_name == name and info.callback is not None:
+            single = typer.Typer(
+                context_settings={"help_option_names": ["-h", "--help"]},
+                pretty_exceptions_enable=False,
+                rich_markup_mode=None,
+                add_completion=False,
+            )
+            single.command(name=name, help=info.help)(info.callback)
+            return single
+    return None
+
+
 def main() -> None:
     """The `evocli` console script."""
+    argv = sys.argv[1:]
     try:
-        app(prog_name="evocli")
+        single = None
+        if argv and "_EVOCLI_COMPLETE" not in os.environ:
+            single = single_command_app(argv[0])
+        if single is not None:
+            single(argv[1:], prog_name=f"evocli {argv[0]}")
+        else:
+            app(prog_name="evocli")
     except KeyboardInterrupt:
         sys.exit(int(ExitCode.INTERRUPTED))

@@ -1,0 +1,44 @@
+"""A run that names its command builds only that command: same help, errors and exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from evocli.cli import single_command_app
+from tests.conftest import REPO, child_env
+
+WHOLE_APP = (
+    "import sys\n"
+    "from evocli.cli import app\n"
+    "app(sys.argv[1:], prog_name='evocli')\n"
+)
+
+
+def run(argv: list[str], whole: bool) -> tuple[int, str, str]:
+    cmd = [sys.executable, "-c", WHOLE_APP, *argv] if whole else [sys.executable, "-m", "evocli", *argv]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=child_env(), timeout=60,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ask", "--help"], ["ask", "-h"], ["chat-file", "--help"], ["batch", "--help"], ["usage", "--help"],
+        ["ask", "--bogus"], ["ask", "-o", "xml", "x"], ["ask", "--max-tokens", "0", "x"], ["chat-file"],
+        ["batch"], ["usage", "--by", "nope"], ["batch", "x", "-c", "0"],
+    ],
+)
+def test_single_command_run_matches_the_whole_app(argv: list[str]) -> None:
+    assert run(argv, whole=False) == run(argv, whole=True)
+
+
+def test_unknown_names_use_the_whole_app() -> None:
+    assert single_command_app("nope") is None
+    assert single_command_app("--version") is None
+    code, out, err = run(["nope"], whole=False)
+    assert (code, out) == (2, "")
+    assert "No such command 'nope'" in err
