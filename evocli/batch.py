@@ -16,7 +16,6 @@ from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.messages import Message
 
 LINE_KEYS = ("id", "prompt", "system", "messages", "model", "params", "vars")
-ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
 @dataclass
@@ -71,6 +70,8 @@ def parse_line(index: int, line: str | None, default_system: str | None) -> Job 
     try:
         job.messages = _messages(value, default_system)
         job.model = _optional_str(value, "model")
+        if job.model is not None and not job.model.strip():
+            raise InputError("model must not be empty")
         params = value.get("params") or {}
         if not isinstance(params, dict):
             raise InputError("params must be an object")
@@ -100,14 +101,9 @@ def _messages(value: Mapping[str, Any], default_system: str | None) -> list[Mess
     system = _optional_str(value, "system")
     system = default_system if system is None else system
     given = value.get("messages")
-    if given is not None and (not isinstance(given, list) or not all(isinstance(m, dict) for m in given)):
+    if given is not None and not isinstance(given, list):
         raise InputError("messages must be a list of objects")
-    messages: list[Message] = [dict(m) for m in given or []]
-    for i, message in enumerate(messages):
-        if message.get("role") not in ROLES:
-            raise InputError(f"messages[{i}]: role must be one of {', '.join(ROLES)}")
-        if not isinstance(message.get("content"), str | list):
-            raise InputError(f"messages[{i}]: content must be text or a list of parts")
+    messages = [conversation.check_message(m, f"messages[{i}]") for i, m in enumerate(given or [])]
     if prompt is not None:
         if not prompt.strip():
             raise InputError("the prompt is empty")
@@ -118,7 +114,7 @@ def _messages(value: Mapping[str, Any], default_system: str | None) -> list[Mess
         messages.insert(0, {"role": "system", "content": system})
     variables = value.get("vars")
     if variables is None:
-        return messages  # without vars, braces in a prompt are just text
+        return [conversation.sendable(m) for m in messages]  # without vars, braces are just text
     if not isinstance(variables, dict) or not all(
         isinstance(v, str | int | float) and not isinstance(v, bool) for v in variables.values()
     ):
@@ -216,7 +212,8 @@ class Runner:
                 else:
                     self._tasks.put(job)
             self._drain(1)
-        except KeyboardInterrupt:
+        except BaseException:
+            # Ctrl-C, or a failure reading the input: keep every line that had finished.
             self._flush_finished()
             raise
         finally:

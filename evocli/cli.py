@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import threading
 import time
@@ -19,7 +20,16 @@ import typer
 
 from evocli import client, config, ledger, messages
 from evocli.entry import version_line
-from evocli.errors import EvocliError, ExitCode, InputError, NoInputError, OutputError, UsageError
+from evocli.errors import (
+    AuthError,
+    CreditsError,
+    EvocliError,
+    ExitCode,
+    InputError,
+    NoInputError,
+    OutputError,
+    UsageError,
+)
 from evocli.output import Console, Renderer, json_line
 from evocli.redact import add_secret, redact
 
@@ -776,7 +786,7 @@ def batch(
 
         if resume and out is None:
             raise UsageError("--resume needs --out FILE (the results to resume from)")
-        if out is not None and out == file:
+        if out is not None and _same_file(out, file):
             raise UsageError("--out must not be the input file")
         shard_of = batch_mod.parse_shard(shard) if shard else None
         opts = CallOptions.pick(locals())
@@ -825,7 +835,14 @@ def _run_lines(
     local = threading.local()
     notice_lock = threading.Lock()
 
+    refused: list[EvocliError] = []  # a key or account refusal: every later line would fail too
+
     def run_job(job: batch_mod.Job) -> dict[str, Any]:
+        if refused:
+            first = refused[0]
+            skip = EvocliError(f"not sent: an earlier line was refused ({first.message})")
+            skip.code = first.code
+            return batch_mod.error_record(job, skip)
         link = getattr(local, "link", None)
         if link is None:
             link = local.link = transport.Link(gate=gate)
@@ -844,6 +861,8 @@ def _run_lines(
             completion, reply = transport.complete(job_settings, request, link)
         except EvocliError as err:
             record(exit_code=int(err.code), status=err.http_status, attempts=err.attempts)
+            if isinstance(err, AuthError | CreditsError):
+                refused.append(err)
             return batch_mod.error_record(job, err)
         except Exception as exc:  # a bug must not stop the other lines
             return batch_mod.error_record(job, EvocliError(f"internal error: {type(exc).__name__}: {exc}"))
@@ -956,9 +975,25 @@ def _stderr_write(text: str) -> None:
     sys.stderr.flush()
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (links and other spellings included)."""
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _count_lines(file: str, shard: tuple[int, int] | None) -> int | None:
-    """How many lines the run will take, for the progress line (None when reading stdin)."""
-    if file == "-":
+    """How many lines the run will take, for the progress line.
+
+    Only a regular file can be read twice; for stdin, a pipe or a FIFO the total is unknown.
+    """
+    try:
+        if file == "-" or not stat.S_ISREG(os.stat(file).st_mode):
+            return None
+    except OSError:
         return None
     count = 0
     with open(file, "rb") as fh:

@@ -376,6 +376,15 @@ def _check_message(item: Any, node: yaml.Node | None, label: str, name: str) -> 
     return dict(item)
 
 
+def check_message(item: Any, label: str) -> Message:
+    """Validate one message that comes from outside a file (a batch line), with no location."""
+    try:
+        return _check_message(item, None, label, "")
+    except InputError as err:
+        err.message = err.message.removeprefix(": ")
+        raise
+
+
 def _check_part(part: Any, node: yaml.Node | None, label: str, name: str) -> None:
     where = _line(name, node)
     if not isinstance(part, dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -314,3 +315,70 @@ def test_full_disk_while_writing_results_is_73(cli: Cli, echo_server: Any, tmp_p
     src.write_text('"a"\n"b"\n')
     r = cli(["batch", str(src), "--out", "/dev/full"])
     assert (r.exit_code, r.stdout, r.stderr) == (73, "", "evocli: error: cannot write /dev/full: No space left on device\n")
+
+
+def test_out_may_not_be_the_input_by_any_name(cli: Cli, echo_server: Any, tmp_path: Path) -> None:
+    echo_server()
+    src = tmp_path / "in.jsonl"
+    src.write_text('"a"\n"b"\n')
+    (tmp_path / "link.jsonl").symlink_to(src)
+    for args in (["batch", str(src), "--out", str(src)], ["batch", str(tmp_path / "link.jsonl"), "--out", str(src)],
+                 ["batch", str(src), "--out", str(tmp_path / "." / "in.jsonl")]):
+        r = cli(args)
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", "evocli: error: --out must not be the input file\n")
+    assert src.read_text() == '"a"\n"b"\n'
+
+
+def test_bad_message_parts_are_line_errors_not_crashes(cli: Cli, echo_server: Any, tmp_path: Path) -> None:
+    echo_server()
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join([
+        json.dumps("first"),
+        json.dumps({"messages": [{"role": "user", "content": ["x"]}], "vars": {"a": 1}}),
+        json.dumps({"messages": [{"role": "user", "content": [{"type": "text"}]}]}),
+        json.dumps({"messages": [{"role": "user", "content": "hi", "literal": True}]}),
+        json.dumps({"prompt": "x", "model": " "}),
+        json.dumps("third"),
+    ]) + "\n")
+    r = cli(["batch", str(src), "-c", "2"])
+    assert r.exit_code == 65
+    recs = lines(r)
+    assert [x["ok"] for x in recs] == [True, False, False, True, False, True]
+    assert recs[1]["error"] == "line 2: messages[0]: content[0]: expected a mapping with type, got text"
+    assert recs[2]["error"] == "line 3: messages[0]: content[0]: a text part needs text:"
+    assert recs[4]["error"] == "line 5: model must not be empty"
+
+
+def test_literal_flag_is_never_sent(cli: Cli, echo_server: Any, tmp_path: Path) -> None:
+    srv = echo_server()
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"messages": [{"role": "user", "content": "{{x}}", "literal": True}]}) + "\n")
+    assert cli(["batch", str(src)]).exit_code == 0
+    assert srv.bodies[0]["messages"] == [{"role": "user", "content": "{{x}}"}]
+
+
+def test_a_refused_key_stops_sending(cli: Cli, echo_server: Any, tmp_path: Path) -> None:
+    srv = echo_server()
+    srv.default = lambda rec: Reply(status=401, body={"error": {"message": "Invalid or expired token"}})
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(f"p{i}") + "\n" for i in range(30)))
+    r = cli(["batch", str(src), "-c", "1"])
+    assert r.exit_code == 77
+    assert len(srv.requests) == 1
+    recs = lines(r)
+    assert len(recs) == 30 and all(x["exit_code"] == 77 for x in recs)
+    assert recs[1]["error"] == 'not sent: an earlier line was refused (HTTP 401 Unauthorized: "Invalid or expired token")'
+    assert r.stderr == "evocli: error: 30 of 30 failed\n"
+
+
+def test_progress_total_never_reads_a_pipe(tmp_path: Path) -> None:
+    from evocli.cli import _count_lines
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert _count_lines(str(fifo), None) is None  # would block forever if it opened the FIFO
+    src = tmp_path / "in.jsonl"
+    src.write_text('"a"\n\n"b"\n"c"\n')
+    assert _count_lines(str(src), None) == 3
+    assert _count_lines(str(src), (2, 2)) == 1
+    assert _count_lines("-", None) is None
