@@ -68,6 +68,9 @@ def build_request(settings: Settings, messages: Sequence[Mapping[str, Any]], *, 
         "Accept": "text/event-stream" if stream else "application/json",
         "User-Agent": USER_AGENT,
     }
+    if stream:
+        # A compressor in the path would hold pieces back until it has a block to send.
+        headers["Accept-Encoding"] = "identity"
     return Request("POST", f"{settings.base_url}/chat/completions", headers, body, stream)
 
 

@@ -302,7 +302,7 @@ def _read_stream(
     raw = response.raw
     while not assembler.done:
         # read1 returns as soon as some bytes arrive, whatever the framing (chunked or not).
-        data = raw.read1(READ_SIZE)
+        data = raw.read1(READ_SIZE, decode_content=True)  # a server may compress anyway
         if not data:
             decoder.close()
             break

@@ -205,3 +205,13 @@ def test_retry_after_longer_than_window_fails_at_once(cli: Cli, api_env: FakeSer
     assert len(api_env.requests) == 1
     assert r.stderr.startswith('evocli: error: HTTP 429 Too Many Requests: "Rate limit exceeded" '
                                "(the server asks to wait 30.0 s, more than the ")
+
+
+def test_streams_ask_for_no_compression_and_survive_it(cli: Cli, api_env: FakeServer) -> None:
+    import gzip
+
+    body = gzip.compress(b"".join(sse_stream(["squeezed ", "text"])))
+    api_env.script(Reply(chunks=[body[:10], body[10:]], headers={"Content-Encoding": "gzip"}))
+    r = cli(["ask", "--stream", "x"])
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "squeezed text\n", "")
+    assert api_env.requests[0].headers["Accept-Encoding"] == "identity"
