@@ -393,7 +393,7 @@ def run_call(
     settings = load_settings(opts, conversation, need_key=not opts.dry_run)
     request = client.build_request(settings, msgs, stream=stream)
     if opts.dry_run:
-        doc = client.describe_request(request, settings.api_key)
+        doc = client.describe_request(request, settings.api_key, settings.key_source)
         console.answer((json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
         return None
 
@@ -585,11 +585,8 @@ def usage(
 def _ledger_dir() -> Path:
     """Where the ledger is, resolved like every setting; reading it needs no key."""
     env = dict(os.environ)
-    # No key is needed, so api_key_command (which may prompt for a passphrase) is not run.
-    settings = config.resolve(
-        config.Overrides(), env, config.load_config_file(env), need_key=False, key_command=lambda _: ""
-    )
-    return settings.ledger_dir
+    # need_key=False: api_key_command (which may prompt for a passphrase) is not run.
+    return config.resolve(config.Overrides(), env, config.load_config_file(env), need_key=False).ledger_dir
 
 
 def _is_terminal(stream: Any) -> bool:

@@ -80,10 +80,13 @@ def build_credits_request(settings: Settings) -> Request:
     return Request("GET", settings.credits_url, headers)
 
 
-def describe_request(request: Request, api_key: str | None) -> dict[str, Any]:
-    """The request as `--dry-run` shows it, the key masked."""
+def describe_request(request: Request, api_key: str | None, key_source: str = "none") -> dict[str, Any]:
+    """The request as `--dry-run` shows it, the key masked (or where it would come from)."""
     headers = dict(request.headers)
-    headers["Authorization"] = f"Bearer {mask(api_key)}"
+    if api_key is None and key_source == "api_key_command":
+        headers["Authorization"] = "Bearer <the output of api_key_command, not run by --dry-run>"
+    else:
+        headers["Authorization"] = f"Bearer {mask(api_key)}"
     return {"method": request.method, "url": request.url, "headers": headers, "body": request.body}
 
 

@@ -74,6 +74,7 @@ class Settings:
     """Everything a call needs, resolved once."""
 
     api_key: str | None
+    key_source: str  # EVOLINK_API_KEY, api_key_command, api_key, or none
     base_url: str
     fallback_base_url: str | None
     credits_url: str
@@ -283,8 +284,10 @@ def resolve(
     ledger_env = False if _env_flag(env.get("EVOCLI_NO_LEDGER")) else None
     ledger_dir = env.get("EVOCLI_LEDGER_DIR") or file.get("ledger_dir")
 
+    api_key, key_source = _resolve_key(env, file, need_key, key_command)
     return Settings(
-        api_key=_resolve_key(env, file, need_key, key_command),
+        api_key=api_key,
+        key_source=key_source,
         base_url=base_url,
         fallback_base_url=fallback,
         credits_url=credits_url,
@@ -307,14 +310,24 @@ def _resolve_key(
     file: Mapping[str, Any],
     need_key: bool,
     key_command: Callable[[str], str],
-) -> str | None:
-    key = env.get("EVOLINK_API_KEY", "").strip()
-    if key:
-        return key
-    if file.get("api_key_command"):
-        return key_command(file["api_key_command"])
-    if file.get("api_key"):
-        return str(file["api_key"]).strip()
-    if need_key:
-        raise ConfigError("no API key configured", hint=KEY_HINT)
-    return None
+) -> tuple[str | None, str]:
+    """The key and where it came from. Without need_key, api_key_command is not run (it may
+    prompt for a passphrase): the key is then None and the source says so."""
+    key, source = env.get("EVOLINK_API_KEY", "").strip(), "EVOLINK_API_KEY"
+    if not key and file.get("api_key_command"):
+        if not need_key:
+            return None, "api_key_command"
+        key, source = key_command(file["api_key_command"]), "api_key_command"
+    if not key and file.get("api_key"):
+        key, source = str(file["api_key"]).strip(), "api_key"
+    if not key:
+        if need_key:
+            raise ConfigError("no API key configured", hint=KEY_HINT)
+        return None, "none"
+    if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+        # Never echo it: the message names the source only.
+        raise ConfigError(
+            f"the API key from {source} has characters that cannot be sent in a header",
+            hint="look for a stray space, line break, quote or non-ASCII character in it",
+        )
+    return key, source

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 from evocli.client import usage_counts
 from evocli.errors import NoInputError, UsageError
+from evocli.redact import redact
 
 RECORD_FIELDS = (
     "ts",
@@ -74,7 +75,8 @@ def to_json(record: CallRecord, now: datetime) -> dict[str, Any]:
         "stream": record.stream,
         "tag": record.tag,
     }
-    return {name: values[name] for name in RECORD_FIELDS}
+    # Whatever the server sent back (an id, a model name) may echo the key: never store it.
+    return {name: redact(v) if isinstance(v := values[name], str) else v for name in RECORD_FIELDS}
 
 
 def encode_line(record: CallRecord, now: datetime) -> bytes:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from evocli.client import Completion, usage_counts
-from evocli.redact import redact
+from evocli.redact import SecretFilter, redact, scrub
 
 OUTPUT_MODES = ("text", "json", "jsonl", "usage")
 
@@ -95,9 +95,15 @@ class Renderer:
         self.mode = mode
         self.show_usage = show_usage and mode == "text"
         self._held = ""  # trailing line breaks, written only if more text follows
+        self._secrets = SecretFilter()  # the key never reaches stdout, even if echoed
         self.started = False
 
     def delta(self, text: str) -> None:
+        self._write(self._secrets.feed(text))
+
+    def _write(self, text: str) -> None:
+        if not text:
+            return
         if self.mode == "text":
             text = self._held + text
             body = text.rstrip("\r\n")
@@ -110,20 +116,21 @@ class Renderer:
             self.console.answer(json_line({"type": "delta", "content": text}))
 
     def end(self, completion: Completion) -> None:
+        self._write(self._secrets.flush())
         if self.mode == "text":
             self.console.answer(b"\n")
         elif self.mode == "json":
-            self.console.answer(raw_body(completion.raw or json_line(completion.data)))
+            self.console.answer(scrub(raw_body(completion.raw or json_line(completion.data))))
         elif self.mode == "jsonl":
-            self.console.answer(json_line({
+            self.console.answer(scrub(json_line({
                 "type": "done",
                 "id": completion.id,
                 "model": completion.model,
                 "finish_reason": completion.finish_reason,
                 "usage": completion.usage,
-            }))
+            })))
         elif self.mode == "usage":
-            self.console.answer(json_line(completion.usage or {}))
+            self.console.answer(scrub(json_line(completion.usage or {})))
         warning = finish_warning(completion.finish_reason)
         if warning:
             self.console.warn(warning)
@@ -133,5 +140,6 @@ class Renderer:
 
     def cut(self) -> None:
         """The answer broke off: end partial text with a line break so the error starts clean."""
+        self._write(self._secrets.flush())
         if self.mode == "text" and self.started:
             self.console.answer(b"\n")
