@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -284,7 +285,12 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _console(quiet: bool = False) -> Console:
-    return Console(out=sys.stdout.buffer, err=sys.stderr, quiet=quiet)
+    out = getattr(sys.stdout, "buffer", None)
+    return Console(out=out, err=sys.stderr if sys.stderr is not None else _NullErr(), quiet=quiet)
+
+
+class _NullErr(io.StringIO):
+    """Stands in for a closed stderr: messages are dropped, the exit code still tells."""
 
 
 def _exit(code: int) -> NoReturn:
@@ -298,6 +304,8 @@ def handled(debug: bool = False) -> Iterator[None]:
         yield
     except EvocliError as err:
         _console().error(err.message, err.hint)
+        if isinstance(err, OutputError):
+            _silence_stdout()  # what could not be written must not fail again at exit
         _exit(int(err.code))
     except KeyboardInterrupt:
         _exit(int(ExitCode.INTERRUPTED))
@@ -318,6 +326,8 @@ def handled(debug: bool = False) -> Iterator[None]:
 
 def _silence_stdout() -> None:
     """After a closed pipe, point stdout at /dev/null so the final flush cannot fail again."""
+    if sys.stdout is None:
+        return
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -901,6 +911,8 @@ def _run_lines(
 
 def _open_input(file: str, resources: ExitStack) -> IO[bytes]:
     if file == "-":
+        if sys.stdin is None:
+            raise NoInputError("stdin is closed: there is nothing to read with -")
         return sys.stdin.buffer
     try:
         return resources.enter_context(open(file, "rb"))

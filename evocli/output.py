@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from evocli.client import Completion, usage_counts
+from evocli.errors import OutputError
 from evocli.redact import SecretFilter, redact, scrub
 
 OUTPUT_MODES = ("text", "json", "jsonl", "usage")
@@ -32,13 +33,20 @@ USAGE_FIELDS = (
 class Console:
     """Where output goes: the answer (bytes) and the diagnostics (text)."""
 
-    out: IO[bytes]
+    out: IO[bytes] | None  # None when the process was started with stdout closed
     err: IO[str]
     quiet: bool = False
 
     def answer(self, data: bytes) -> None:
-        self.out.write(data)
-        self.out.flush()
+        if self.out is None:
+            raise OutputError("stdout is closed: there is nowhere to write the answer")
+        try:
+            self.out.write(data)
+            self.out.flush()
+        except BrokenPipeError:
+            raise  # the reader went away: a quiet end, handled by the CLI
+        except OSError as exc:
+            raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
     def warn(self, message: str) -> None:
         if not self.quiet:

@@ -84,3 +84,24 @@ def test_closed_pipe_on_a_whole_answer(server: FakeServer, tmp_path: Path) -> No
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
     assert proc.stdout == "status 0\n"
     assert proc.stderr == ""
+
+
+def _shell(server: FakeServer, script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = child_env({"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": server.base_url, "PYTHONPATH": str(REPO),
+                     "PY": sys.executable})
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+
+
+def test_full_disk_on_stdout_is_73(server: FakeServer, tmp_path: Path) -> None:
+    for cmd in ('"$PY" -m evocli ask x > /dev/full', '"$PY" -m evocli usage > /dev/full',
+                '"$PY" -m evocli ask --stream x > /dev/full'):
+        r = _shell(server, cmd + '; echo "status $?" >&2', tmp_path)
+        assert r.stderr == "evocli: error: cannot write to stdout: No space left on device\nstatus 73\n", cmd
+
+
+def test_closed_stdout_and_stdin(server: FakeServer, tmp_path: Path) -> None:
+    r = _shell(server, '"$PY" -m evocli ask x >&-; echo "status $?" >&2', tmp_path)
+    assert r.stderr == "evocli: error: stdout is closed: there is nowhere to write the answer\nstatus 73\n"
+    r = _shell(server, '"$PY" -m evocli batch - <&-; echo "status $?"', tmp_path)
+    assert r.stdout == "status 66\n"
+    assert r.stderr == "evocli: error: stdin is closed: there is nothing to read with -\n"
