@@ -74,6 +74,25 @@ def _plain_completion_help() -> None:
 _plain_completion_help()
 
 
+def _one_line_usage_errors() -> None:
+    """Show command-line mistakes like every other evocli error: one line, then a hint.
+
+    Click prints a usage block, a "Try …" line and "Error: …"; evocli's contract is
+    `evocli: error: <what>` plus `hint: <what to do>`, with exit code 2 as before.
+    """
+    from typer._click.exceptions import UsageError as ClickUsageError
+
+    def show(self: ClickUsageError, file: IO[Any] | None = None) -> None:
+        message = self.format_message().rstrip(".")
+        hint = f"'{self.ctx.command_path} -h' lists the options" if self.ctx is not None else None
+        Console(out=None, err=file or sys.stderr).error(message[:1].lower() + message[1:], hint)
+
+    ClickUsageError.show = show  # type: ignore[method-assign]
+
+
+_one_line_usage_errors()
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(version_line())

@@ -282,7 +282,16 @@ def test_non_positive_timeout_is_usage_error(cli: Cli, api_env: FakeServer, valu
     assert (r.exit_code, r.stderr) == (2, "evocli: error: --timeout must be a positive number of seconds\n")
 
 
-def test_bad_option_is_exit_2(cli: Cli) -> None:
-    assert cli(["ask", "--bogus", "x"]).exit_code == 2
-    assert cli(["ask", "-o", "xml", "x"]).exit_code == 2
-    assert cli(["ask", "-t", "warm", "x"]).exit_code == 2
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", "--bogus", "x"], "no such option: --bogus"),
+        (["ask", "-o", "xml", "x"], "invalid value for '-o' / '--output': 'xml' is not one of 'text', 'json', 'jsonl', 'usage'"),
+        (["ask", "-t", "warm", "x"], "invalid value for '-t' / '--temperature': 'warm' is not a valid float"),
+        (["ask", "--retries", "-1", "x"], "invalid value for '--retries': -1 is not in the range x>=0"),
+    ],
+)
+def test_command_line_mistakes_are_one_line_and_exit_2(cli: Cli, args: list[str], message: str) -> None:
+    r = cli(args)
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == f"evocli: error: {message}\nhint: 'evocli ask -h' lists the options\n"

@@ -152,7 +152,7 @@ def test_dash_with_append_or_no_stdin_is_usage_error(cli: Cli, api_env: FakeServ
 def test_file_argument_is_required(cli: Cli) -> None:
     r = cli(["chat-file"])
     assert (r.exit_code, r.stdout) == (2, "")
-    assert "Missing argument 'FILE'" in r.stderr
+    assert r.stderr == "evocli: error: missing argument 'FILE'\nhint: 'evocli chat-file -h' lists the options\n"
 
 
 # ---------------------------------------------------------------------------------------------

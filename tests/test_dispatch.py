@@ -41,4 +41,4 @@ def test_unknown_names_use_the_whole_app() -> None:
     assert single_command_app("--version") is None
     code, out, err = run(["nope"], whole=False)
     assert (code, out) == (2, "")
-    assert "No such command 'nope'" in err
+    assert err == "evocli: error: no such command 'nope'\nhint: 'evocli -h' lists the options\n"
