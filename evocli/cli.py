@@ -446,7 +446,8 @@ def run_call(
             renderer.cut()
         raise
     except BrokenPipeError:
-        record(exit_code=int(ExitCode.OK), status=200)
+        # The reader went away (`| head -1`): the user's choice, not a failed call.
+        record(exit_code=int(ExitCode.OK), status=200, ok=True)
         raise
     record(exit_code=0, status=reply.status, attempts=reply.attempts, completion=completion)
     if not stream:
@@ -472,13 +473,14 @@ class _Recorder:
         status: int | None = None,
         attempts: int = 0,
         completion: client.Completion | None = None,
+        ok: bool | None = None,
     ) -> None:
         if not self.settings.ledger:
             return
         entry = ledger.CallRecord(
             command=self.command,
             model=(completion.model if completion and completion.model else self.settings.model),
-            ok=completion is not None,
+            ok=completion is not None if ok is None else ok,
             exit_code=exit_code,
             latency_ms=round((time.monotonic() - self.started) * 1000),
             attempts=max(attempts, 1),

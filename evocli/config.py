@@ -193,7 +193,8 @@ def check_url(url: str, what: str) -> str:
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    # Only names that never leave the machine: a "*.localhost" name may still be sent to DNS.
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

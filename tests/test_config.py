@@ -176,7 +176,8 @@ def test_allowed_urls(url: str, tmp_path: Path) -> None:
     assert s.fallback_base_url is None
 
 
-@pytest.mark.parametrize("url", ["http://example.com/v1", "http://10.0.0.5/v1", "ftp://x/v1", "direct.evolink.ai"])
+@pytest.mark.parametrize("url", ["http://example.com/v1", "http://10.0.0.5/v1", "ftp://x/v1", "direct.evolink.ai",
+                                 "http://evolink.localhost:8080/v1", "http://localhost.example.com/v1"])
 def test_insecure_or_bad_urls_are_exit_78(url: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         resolve(Overrides(), {"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": url}, ConfigFile(tmp_path / "c"))

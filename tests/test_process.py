@@ -68,7 +68,7 @@ def test_ctrl_c_while_waiting_for_a_retry(server: FakeServer) -> None:
     assert err == b"evocli: HTTP 429, retrying in 20.0 s (attempt 2 of 3)\n"
 
 
-def test_closed_pipe_ends_quietly(server: FakeServer, tmp_path: Path) -> None:
+def test_closed_pipe_ends_quietly(server: FakeServer, tmp_path: Path, isolated: Path) -> None:
     pieces = [f"line {i}\n" for i in range(200)]
     server.script(Reply(chunks=sse_stream(pieces), chunk_delay=0.01))
     env = child_env({"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": server.base_url, "PYTHONPATH": str(REPO)})
@@ -76,6 +76,9 @@ def test_closed_pipe_ends_quietly(server: FakeServer, tmp_path: Path) -> None:
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
     assert proc.stdout == '{"type":"delta","content":"line 0\\n"}\nstatus 0\n'
     assert proc.stderr == ""
+    [line] = (isolated / "ledger").glob("*.jsonl")
+    rec = json.loads(line.read_text())
+    assert (rec["ok"], rec["exit_code"], rec["http_status"], rec["stream"]) == (True, 0, 200, True)
 
 
 def test_closed_pipe_on_a_whole_answer(server: FakeServer, tmp_path: Path) -> None:
