@@ -178,3 +178,13 @@ def test_nightly_retry_example(sh, api_env: FakeServer) -> None:  # type: ignore
     r = sh('prompt="Report"; evocli ask --retries 6 --retry-max-time 600 --no-stdin "$prompt" > report.md; cat report.md')
     assert (r.returncode, r.stdout) == (0, "Hello from the test server.\n")
     assert r.stderr == "evocli: HTTP 429, retrying in 0.1 s (attempt 2 of 7)\n"
+
+
+def test_readme_dry_run_block_is_the_real_output(sh, api_env: FakeServer) -> None:  # type: ignore[no-untyped-def]
+    from evocli import __version__
+
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("```json\n", readme.index('evocli ask --dry-run -s "Be terse." -p seed=7 "hi"')) + len("```json\n")
+    shown = readme[start : readme.index("```", start)]
+    r = sh('EVOLINK_BASE_URL= evocli ask --dry-run -s "Be terse." -p seed=7 "hi"')
+    assert r.stdout == shown.replace('"evocli/0.1.0"', f'"evocli/{__version__}"')
