@@ -950,32 +950,43 @@ def _id_key(value: Any) -> str:
 
 
 def _resume_ids(out: str) -> set[str]:
-    """The ids FILE holds as done; the file is rewritten with just those records, atomically."""
+    """The ids FILE holds as done; other records are dropped from it, atomically.
+
+    The file is read line by line (twice when it must be rewritten), so only the ids are
+    held in memory, never the results themselves.
+    """
+    done: set[str] = set()
+    dropped = 0
     try:
         with open(out, "rb") as fh:
-            lines = fh.read().splitlines()
+            for raw in fh:
+                key = _done_key(raw)
+                if key is None:
+                    dropped += 1
+                else:
+                    done.add(key)
+        if dropped:
+            from evocli import safefile
+
+            with open(out, "rb") as fh:
+                safefile.replace(out, (raw if raw.endswith(b"\n") else raw + b"\n"
+                                       for raw in fh if _done_key(raw) is not None))
     except FileNotFoundError:
         return set()
     except OSError as exc:
-        raise OutputError(f"{out}: {exc.strerror}") from None
-    kept: list[bytes] = []
-    done: set[str] = set()
-    for raw in lines:
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("ok") is True and "id" in record:
-            kept.append(raw)
-            done.add(_id_key(record["id"]))
-    if len(kept) != len(lines):
-        from evocli import safefile
-
-        try:
-            safefile.replace(out, b"".join(line + b"\n" for line in kept))
-        except OSError as exc:
-            raise OutputError(f"cannot rewrite {out}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot resume from {out}: {exc.strerror or exc}") from None
     return done
+
+
+def _done_key(raw: bytes) -> str | None:
+    """The id of a result line that succeeded, or None for any other line."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(record, dict) and record.get("ok") is True and "id" in record:
+        return _id_key(record["id"])
+    return None
 
 
 def _result_sink(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 
 
@@ -58,8 +58,9 @@ def check_writable(path: str) -> None:
         raise PermissionError(13, "its folder is not writable", folder)
 
 
-def replace(path: str, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, fsync it, and rename it over `path`.
+def replace(path: str, data: bytes | Iterable[bytes]) -> None:
+    """Write `data` (bytes, or pieces of it) to a temporary file beside `path`, fsync it, and
+    rename it over `path`.
 
     Readers see the old file or the new one, never a part; the file's mode (and, where
     permitted, its owner) is kept. On any failure the temporary file is removed and `path` is
@@ -70,7 +71,10 @@ def replace(path: str, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                fh.writelines(data)
             fh.flush()
             os.fchmod(fh.fileno(), stat.S_IMODE(before.st_mode))
             with suppress(OSError):

@@ -382,3 +382,22 @@ def test_progress_total_never_reads_a_pipe(tmp_path: Path) -> None:
     assert _count_lines(str(src), None) == 3
     assert _count_lines(str(src), (2, 2)) == 1
     assert _count_lines("-", None) is None
+
+
+def test_resume_that_cannot_rewrite_out_is_73(cli: Cli, echo_server: Any, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from evocli import safefile
+
+    echo_server()
+    src = tmp_path / "in.jsonl"
+    src.write_text('"a"\n')
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": 1, "ok": false, "exit_code": 75, "error": "busy"}\n')
+
+    def refuse(path: str, data: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(safefile, "replace", refuse)
+    r = cli(["batch", str(src), "--out", str(out), "--resume"])
+    assert (r.exit_code, r.stdout, r.stderr) == (73, "", f"evocli: error: cannot resume from {out}: Permission denied\n")
+    assert out.read_text() == '{"id": 1, "ok": false, "exit_code": 75, "error": "busy"}\n'
