@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evocli import config
-from evocli.errors import EvocliError, InputError, UsageError
+from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.messages import Message
 
 if TYPE_CHECKING:
@@ -519,6 +519,8 @@ def prepare(conv: Conversation, variables: Mapping[str, str], stdin_text: str | 
 
 class AppendError(EvocliError):
     """The new turns could not be written into the file's text without changing its data."""
+
+    code = ExitCode.NOINPUT  # like every other failure to save into FILE
 
 
 def append_turns(text: str, name: str, turns: Sequence[Message]) -> tuple[str, bool]:
