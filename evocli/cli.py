@@ -556,7 +556,7 @@ def usage(
                     raise UsageError(f"--credits cannot be combined with {name}")
             from evocli import credits as credits_api
 
-            balance = credits_api.fetch_credits(load_settings(CallOptions()))
+            balance = credits_api.fetch_credits(load_settings(CallOptions()), notify=console.notice)
             text = credits_api.credits_json(balance) if as_json else credits_api.credits_text(balance)
             console.answer(text.encode())
             return
