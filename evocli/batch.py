@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evocli import conversation
+from evocli.client import json_problem
 from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.messages import Message
 
@@ -64,6 +65,12 @@ def parse_line(index: int, line: str | None, default_system: str | None) -> Job 
         if not isinstance(value["id"], str | int | float) or isinstance(value["id"], bool):
             return _bad(job, "id must be a string or a number")
         job.id = value["id"]
+    # json reads NaN, Infinity and 1e999 as numbers that cannot be sent (nor written in a result).
+    problem = json_problem(value)
+    if problem:
+        if json_problem(job.id):
+            job.id = index + 1
+        return _bad(job, problem)
     unknown = [k for k in value if k not in LINE_KEYS]
     if unknown:
         return _bad(job, f"unknown field {unknown[0]!r} (fields: {', '.join(LINE_KEYS)})")

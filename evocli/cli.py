@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import stat
 import sys
@@ -258,8 +259,10 @@ class CallOptions:
         """These flags as the top settings layer."""
         for name in ("timeout", "connect_timeout", "retry_max_time"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
+            if value is not None and not 0 < value < math.inf:  # refuses nan and inf too
                 raise UsageError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+        if self.temperature is not None and not math.isfinite(self.temperature):
+            raise UsageError(f"-t/--temperature must be a finite number, got {self.temperature}")
         body = parse_params(self.params)
         if self.temperature is not None:
             body["temperature"] = self.temperature
@@ -276,10 +279,7 @@ class CallOptions:
         )
 
 
-_RESERVED_PARAMS = {
-    "messages": "they come from the prompt, the conversation file or the batch line",
-    "stream": "use --stream / --no-stream",
-}
+_RESERVED_PARAMS = config.RESERVED_PARAMS
 
 
 def parse_params(items: Sequence[str]) -> dict[str, Any]:
@@ -296,6 +296,9 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
             body[key] = json.loads(value)
         except ValueError:
             body[key] = value
+        problem = client.json_problem(body[key])  # json reads NaN, Infinity and 1e999 as numbers
+        if problem:
+            raise UsageError(f"-p {item!r}: {problem}")
     return body
 
 
@@ -597,7 +600,7 @@ def usage(
                     raise UsageError(f"--credits cannot be combined with {name}")
             from evocli import credits as credits_api
 
-            balance = credits_api.fetch_credits(load_settings(CallOptions()))
+            balance = credits_api.fetch_credits(load_settings(CallOptions()), notify=console.notice)
             text = credits_api.credits_json(balance) if as_json else credits_api.credits_text(balance)
             console.answer(text.encode())
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -38,7 +39,39 @@ class Request:
     def encoded_body(self) -> bytes | None:
         if self.body is None:
             return None
-        return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
+        try:
+            # Python's json writes NaN and infinities as bare NaN/Infinity, which is not JSON.
+            return json.dumps(self.body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except ValueError:
+            raise InputError("the request body cannot be sent: JSON has no NaN or Infinity") from None
+
+
+def json_problem(value: Any) -> str | None:
+    """Why a value cannot go into a JSON request body, or None when it can.
+
+    JSON has no NaN or infinities, and no dates, binary data or other non-JSON values (which
+    YAML may hold). The value is walked iteratively: however deep it is, this cannot overflow.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is None or isinstance(item, str | bool | int):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return f"{_NON_FINITE[str(item)]} is not a JSON number"
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                return "mapping keys must be text"
+            stack.extend(reversed(item.values()))
+        else:
+            return f"a {type(item).__name__} is not a JSON value (quote it to send it as text)"
+    return None
+
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 @dataclass
@@ -58,6 +91,9 @@ def build_request(settings: Settings, messages: Sequence[Mapping[str, Any]], *, 
     """The chat completions request for these messages."""
     body: dict[str, Any] = {"model": settings.model, "messages": list(messages)}
     body.update(settings.params)
+    problem = json_problem(body)
+    if problem:
+        raise InputError(f"the request body cannot be sent: {problem}")
     if stream:
         body["stream"] = True
         body.setdefault("stream_options", {"include_usage": True})

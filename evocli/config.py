@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import shlex
 import stat
@@ -26,6 +27,12 @@ DEFAULT_RETRY_MAX_TIME = 120.0
 KEY_COMMAND_TIMEOUT = 60.0
 
 KEY_HINT = "set EVOLINK_API_KEY (keys start with sk-; create one at https://evolink.ai/dashboard/keys)"
+
+# Body fields that no settings layer may set, and why.
+RESERVED_PARAMS = {
+    "messages": "they come from the prompt, the conversation file or the batch line",
+    "stream": "use --stream / --no-stream",
+}
 
 # Every key the config file may hold, with the kind of value it takes.
 CONFIG_KEYS: dict[str, str] = {
@@ -126,18 +133,14 @@ def load_config_file(env: Mapping[str, str]) -> ConfigFile:
 
 
 def parse_config_text(raw: bytes, name: str) -> dict[str, Any]:
-    """Parse and validate the config file's text (pure)."""
-    import yaml
+    """Parse and validate the config file's text (pure).
 
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f":{mark.line + 1}"
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"config file {name}{where}: {problem}") from None
+    It is loaded like a conversation file (safe loading, one document, no duplicate keys, aliases
+    bounded), and every value is checked here, so that nothing in it can fail later.
+    """
+    from evocli import yamlsafe
+
+    _, data = yamlsafe.load(raw, f"config file {name}", what="config file", error=ConfigError)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -149,7 +152,23 @@ def parse_config_text(raw: bytes, name: str) -> dict[str, Any]:
         problem = _check_value(CONFIG_KEYS[key], value)
         if problem:
             raise ConfigError(f"config file {name}: {key}: {problem}")
+        if key == "params":
+            _check_params(value, name)
     return data
+
+
+def _check_params(params: dict[Any, Any], name: str) -> None:
+    """The body fields of `params:`: text keys, none reserved, values JSON can carry."""
+    from evocli.client import json_problem
+
+    for key, value in params.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"config file {name}: params: keys must be text, got {key!r}")
+        if key in RESERVED_PARAMS:
+            raise ConfigError(f"config file {name}: params cannot set {key!r}: {RESERVED_PARAMS[key]}")
+        problem = json_problem(value)
+        if problem:
+            raise ConfigError(f"config file {name}: params.{key}: {problem}")
 
 
 def _kind(value: Any) -> str:
@@ -166,12 +185,14 @@ def _check_value(kind: str, value: Any) -> str | None:
             return None
         if not isinstance(value, str):
             return f"expected a URL, got {_kind(value)}"
+        if not value.strip() and kind == "url":
+            return "expected a URL, got an empty string"
     if kind == "mapping" and not isinstance(value, dict):
         return f"expected a mapping, got {_kind(value)}"
     if kind == "bool" and not isinstance(value, bool):
         return "expected true or false"
     if kind == "seconds" and (
-        isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+        isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf
     ):
         return "expected a positive number of seconds"
     if kind == "count" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):

@@ -9,7 +9,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evocli import config
+from evocli import config, yamlsafe
+from evocli.client import json_problem as _json_problem
 from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.messages import Message
 
@@ -21,12 +22,6 @@ TOP_KEYS = ("model", "system", "params", "vars", "messages")
 MESSAGE_KEYS = ("role", "content", "name", "tool_call_id", "tool_calls", "literal")
 PART_TYPES = ("text", "image_url")
 RESERVED_PARAMS = {"messages": "write them under messages:", "stream": "use --stream / --no-stream"}
-
-# How far aliases may expand a document beyond its own nodes and text: ten times the file plus a
-# million, so a long text anchored once and reused a few times passes, while a "billion laughs"
-# (a few hundred bytes that expand to billions of nodes) is refused.
-ALIAS_FACTOR = 10
-ALIAS_BUDGET = 1_000_000
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -97,109 +92,10 @@ def _kind(value: Any) -> str:
 
 def _load(text: str, name: str) -> _Document:
     """Parse with safe loading only, after checking the node graph for alias bombs."""
-    import yaml
-
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = None
-    try:
-        loader = loader_class(text)
-        root = loader.get_single_node()
-        if root is None:
-            raise InputError(f"{name}: the file is empty", hint="a conversation needs messages:")
-        _check_graph(root, name)
-        data = loader.construct_document(root)
-    except yaml.MarkedYAMLError as exc:
-        raise InputError(_yaml_problem(exc, name)) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{name}: {str(exc).splitlines()[0]}") from None
-    except RecursionError:
-        raise InputError(f"{name}: the document is nested too deeply") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
+    root, data = yamlsafe.load(text, name, what="conversation file")
+    if root is None:
+        raise InputError(f"{name}: the file is empty", hint="a conversation needs messages:")
     return _Document(name, root, data)
-
-
-def _yaml_problem(exc: yaml.MarkedYAMLError, name: str) -> str:
-    mark = exc.problem_mark or exc.context_mark
-    where = f"{name}:{mark.line + 1}" if mark is not None else name
-    problem = exc.problem or exc.context or "invalid YAML"
-    if "expected a single document" in (exc.context or ""):
-        problem = "a second YAML document starts here; a conversation file holds one"
-    tag = re.search(r"constructor for the tag '([^']*)'", problem)
-    if tag:
-        shown = tag.group(1).replace("tag:yaml.org,2002:", "!!")
-        return f"{where}: tag {shown} is not allowed: only plain YAML data is loaded"
-    return f"{where}: {problem}"
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    import yaml
-
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    return []
-
-
-def _own_size(node: yaml.Node) -> int:
-    import yaml
-
-    return 1 + len(node.value) if isinstance(node, yaml.ScalarNode) else 1
-
-
-def _check_graph(root: yaml.Node, name: str) -> None:
-    """Refuse recursive aliases, duplicate keys, and aliases that blow the document up.
-
-    Aliases share nodes, so the graph is as small as the file; its expanded size is summed over
-    that graph (each node once, iteratively), so a "billion laughs" is measured, not built.
-    """
-    import yaml
-
-    expanded: dict[int, int] = {}
-    active: set[int] = set()
-    distinct = 0
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        key = id(node)
-        if finished:
-            active.discard(key)
-            expanded[key] = _own_size(node) + sum(expanded[id(c)] for c in _children(node))
-            continue
-        if key in expanded:
-            continue
-        active.add(key)
-        distinct += _own_size(node)
-        if isinstance(node, yaml.MappingNode):
-            _check_duplicates(node, name)
-        stack.append((node, True))
-        for child in _children(node):
-            if id(child) in active:
-                raise InputError(f"{_line(name, child)}: a recursive alias is not allowed")
-            if id(child) not in expanded:
-                stack.append((child, False))
-    limit = ALIAS_FACTOR * distinct + ALIAS_BUDGET
-    if expanded[id(root)] > limit:
-        raise InputError(
-            f"{name}: its aliases would expand it to {expanded[id(root)]:,} nodes and characters, "
-            f"beyond the limit of {limit:,}: refused",
-            hint="write the repeated text out, or use fewer nested aliases",
-        )
-
-
-def _check_duplicates(node: yaml.MappingNode, name: str) -> None:
-    import yaml
-
-    seen: set[tuple[str, str]] = set()
-    for key_node, _ in node.value:
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        ident = (key_node.tag, key_node.value)
-        if ident in seen:
-            raise InputError(f"{_line(name, key_node)}: duplicate key {key_node.value!r}")
-        seen.add(ident)
 
 
 def _pairs(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -285,19 +181,6 @@ def _check_params(value: Any, node: yaml.Node | None, name: str) -> dict[str, An
         if problem:
             raise InputError(f"{at}: params.{key}: {problem}")
     return dict(value)
-
-
-def _json_problem(value: Any) -> str | None:
-    """Why a YAML value cannot go into a JSON request body, or None when it can."""
-    if value is None or isinstance(value, str | bool | int | float):
-        return None
-    if isinstance(value, list):
-        return next((p for p in map(_json_problem, value) if p), None)
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            return "mapping keys must be text"
-        return next((p for p in map(_json_problem, value.values()) if p), None)
-    return f"{_kind(value)} is not a JSON value (quote it to send it as text)"
 
 
 def _check_vars(value: Any, node: yaml.Node | None, name: str) -> dict[str, str]:
@@ -642,7 +525,7 @@ def _content_end(node: yaml.Node) -> int:
         if isinstance(current, yaml.ScalarNode) or getattr(current, "flow_style", False):
             ends.append(current.end_mark.index)
         else:
-            stack.extend(_children(current))
+            stack.extend(yamlsafe.children(current))
     return max(ends, default=node.end_mark.index)
 
 

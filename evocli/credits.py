@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeGuard
@@ -100,12 +101,16 @@ def _number(value: float | None) -> str:
     return format(Decimal(text), "f") if "e" in text else text
 
 
-def fetch_credits(settings: Settings) -> Credits:
-    """GET the credits URL with the key; HTTP and network failures raise the usual errors."""
+def fetch_credits(settings: Settings, notify: Callable[[str], None] | None = None) -> Credits:
+    """GET the credits URL with the key; HTTP and network failures raise the usual errors.
+
+    Temporary failures are retried like a call's; `notify` gets one line per retry (SPEC §5).
+    """
     from evocli import transport
 
+    link = transport.Link() if notify is None else transport.Link(notify=notify)
     try:
-        reply = transport.perform(settings, build_credits_request(settings))
+        reply = transport.perform(settings, build_credits_request(settings), link)
     except EvocliError as err:
         if err.http_status == 404:
             err.hint = "check the credits URL (EVOLINK_CREDITS_URL or credits_url in the config file)"

@@ -126,6 +126,10 @@ _COUNTED = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_to
 _MONTH_FILE = r"[0-9]{4}-[0-9]{2}\.jsonl"
 _RELATIVE = r"([0-9]{1,6})([dh])"
 _WHEN_HINT = "use a date (2026-11-01), a UTC time (2026-11-01T09:30), days (7d) or hours (24h)"
+_RANGE_HINT = "times go from 0001-01-01 to 9999-12-31 (UTC)"
+# The first and the last moment a datetime can hold.
+_START = datetime.min.replace(tzinfo=UTC)
+_END = datetime.max.replace(tzinfo=UTC)
 
 
 def _ts_text(when: datetime) -> str:
@@ -146,41 +150,54 @@ class Period:
 
     @property
     def until_ts(self) -> str | None:
-        return None if self.until is None else _ts_text(self.until)
+        # A period that ends at the end of time has no end a record could reach.
+        return None if self.until is None or self.until == _END else _ts_text(self.until)
 
     def months(self) -> tuple[str | None, str | None]:
         """The first and last `YYYY-MM` the period touches (None: open-ended)."""
-        first = None if self.since is None else f"{self.since.astimezone(UTC):%Y-%m}"
+        first = None if self.since is None else _month(self.since)
         last = None
         if self.until is not None:
             # `until` is excluded: a period ending at midnight on the 1st does not touch that month.
-            last = f"{(self.until - timedelta(milliseconds=1)).astimezone(UTC):%Y-%m}"
+            # (Never stepping back before the first moment there is.)
+            last = _month(self.until - min(timedelta(milliseconds=1), self.until - _START))
         return first, last
+
+
+def _month(when: datetime) -> str:
+    """`YYYY-MM` in UTC, the year always four digits (strftime writes the year 1 as `1`)."""
+    when = when.astimezone(UTC)
+    return f"{when.year:04d}-{when.month:02d}"
 
 
 def parse_when(option: str, text: str, now: datetime, *, until: bool = False) -> datetime:
     """A `--since`/`--until` value: `2026-11-01`, `2026-11-01T09:30[Z|+01:00]`, `7d` or `24h`.
 
-    Dates and times without an offset are UTC, like the ledger. A bare date given to `--until`
-    means the end of that day, so the whole day is included.
+    Dates and times without an offset are UTC, like the ledger; any offset is turned into UTC. A
+    bare date given to `--until` means the end of that day, so the whole day is included (for
+    9999-12-31, the last day there is, up to the last moment a time can hold).
+    A time that cannot be held in UTC (before 0001-01-01 or after 9999-12-31) is a usage error.
     """
     value = text.strip()
+    when: datetime | None = None
     try:
         relative = re.fullmatch(_RELATIVE, value)
         if relative:
             amount, unit = int(relative.group(1)), relative.group(2)
             return now - (timedelta(days=amount) if unit == "d" else timedelta(hours=amount))
-        when = datetime.fromisoformat(value) if value[:1].isdigit() else None
-        if when is not None:
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            # Any ISO form with a time is longer than 10 characters: this one is a date alone.
-            if until and len(value) <= 10:
-                when += timedelta(days=1)
-            return when
-    except (ValueError, OverflowError):
-        pass
-    raise UsageError(f"{option}: cannot read {text!r} as a time", hint=_WHEN_HINT)
+        if value[:1].isdigit():
+            when = datetime.fromisoformat(value)
+            when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except ValueError:
+        when = None
+    except OverflowError:
+        raise UsageError(f"{option}: {text!r} is out of range", hint=_RANGE_HINT) from None
+    if when is None:
+        raise UsageError(f"{option}: cannot read {text!r} as a time", hint=_WHEN_HINT)
+    # Any ISO form with a time is longer than 10 characters: this one is a date alone.
+    if until and len(value) <= 10:
+        when = when + timedelta(days=1) if when.date() < _END.date() else _END
+    return when
 
 
 def make_period(since: str | None, until: str | None, now: datetime) -> Period:

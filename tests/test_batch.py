@@ -114,6 +114,28 @@ def test_failing_and_bad_lines_do_not_stop_the_others(cli: Cli, echo_server: Any
     assert len(srv.requests) == 3
 
 
+def test_non_finite_numbers_are_a_bad_line(cli: Cli, echo_server: Any, tmp_path: Path) -> None:
+    srv = echo_server()
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"prompt": "a", "params": {"temperature": NaN}}\n"fine"\n'
+                   '{"prompt": "b", "params": {"stop": ["x", -Infinity]}}\n'
+                   '{"messages": [{"role": "user", "content": [{"type": "text", "text": "c", "w": 1e999}]}]}\n'
+                   '{"id": "T-5", "prompt": "d", "params": {"seed": Infinity}}\n'
+                   '{"id": NaN, "prompt": "e"}\n')
+    r = cli(["batch", str(src), "-c", "2"])
+    assert r.exit_code == 65
+    assert lines(r) == [
+        {"id": 1, "ok": False, "exit_code": 65, "error": "line 1: NaN is not a JSON number"},
+        ok(2, "fine"),
+        {"id": 3, "ok": False, "exit_code": 65, "error": "line 3: -Infinity is not a JSON number"},
+        {"id": 4, "ok": False, "exit_code": 65, "error": "line 4: Infinity is not a JSON number"},
+        {"id": "T-5", "ok": False, "exit_code": 65, "error": "line 5: Infinity is not a JSON number"},
+        {"id": 6, "ok": False, "exit_code": 65, "error": "line 6: NaN is not a JSON number"},
+    ]
+    assert r.stderr == "evocli: error: 5 of 6 failed\n"
+    assert [body["messages"] for body in srv.bodies] == [[{"role": "user", "content": "fine"}]]
+
+
 def test_exit_code_is_the_first_failed_line(cli: Cli, echo_server: Any, tmp_path: Path) -> None:
     srv = echo_server()
     srv.default = lambda rec: (Reply(status=401, body={"error": {"message": "nope"}})

@@ -104,6 +104,10 @@ def test_call_options_shape_the_body(cli: Cli, api_env: FakeServer) -> None:
         ("=3", "-p expects KEY=VALUE, got '=3'"),
         ("messages=[]", "-p cannot set 'messages': they come from the prompt, the conversation file or the batch line"),
         ("stream=true", "-p cannot set 'stream': use --stream / --no-stream"),
+        ("x=NaN", "-p 'x=NaN': NaN is not a JSON number"),
+        ("x=-Infinity", "-p 'x=-Infinity': -Infinity is not a JSON number"),
+        ("x=1e999", "-p 'x=1e999': Infinity is not a JSON number"),
+        ('logit_bias={"7": [1, NaN]}', "-p 'logit_bias={\"7\": [1, NaN]}': NaN is not a JSON number"),
     ],
 )
 def test_bad_params_are_usage_errors(cli: Cli, api_env: FakeServer, param: str, message: str) -> None:
@@ -295,3 +299,65 @@ def test_command_line_mistakes_are_one_line_and_exit_2(cli: Cli, args: list[str]
     r = cli(args)
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == f"evocli: error: {message}\nhint: 'evocli ask -h' lists the options\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-t", "nan"], "-t/--temperature must be a finite number, got nan"),
+        (["--temperature", "inf"], "-t/--temperature must be a finite number, got inf"),
+        (["-t", "-inf"], "-t/--temperature must be a finite number, got -inf"),
+        (["--timeout", "inf"], "--timeout must be a positive number of seconds"),
+        (["--timeout", "nan"], "--timeout must be a positive number of seconds"),
+        (["--connect-timeout", "inf"], "--connect-timeout must be a positive number of seconds"),
+        (["--connect-timeout", "nan"], "--connect-timeout must be a positive number of seconds"),
+        (["--retry-max-time", "inf"], "--retry-max-time must be a positive number of seconds"),
+        (["--retry-max-time", "nan"], "--retry-max-time must be a positive number of seconds"),
+    ],
+)
+def test_non_finite_numbers_are_usage_errors(cli: Cli, api_env: FakeServer, args: list[str], message: str) -> None:
+    for extra in ([], ["--dry-run"]):
+        r = cli(["ask", *extra, *args, "hi"])
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"evocli: error: {message}\n")
+    assert api_env.requests == []
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("params: {temperature: .nan}\n", "params.temperature: NaN is not a JSON number"),
+        ("params: {messages: [{role: user, content: x}]}\n",
+         "params cannot set 'messages': they come from the prompt, the conversation file or the batch line"),
+        ("params: {stream: false}\n", "params cannot set 'stream': use --stream / --no-stream"),
+        ("timeout: .inf\n", "timeout: expected a positive number of seconds"),
+        ("retry_max_time: .nan\n", "retry_max_time: expected a positive number of seconds"),
+        ("model: a\nmodel: b\n", "2: duplicate key 'model'"),
+        ('base_url: ""\n', "base_url: expected a URL, got an empty string"),
+    ],
+)
+def test_config_values_that_cannot_be_used_are_78(
+    cli: Cli, api_env: FakeServer, isolated: Path, text: str, problem: str
+) -> None:
+    cfg = isolated / "config" / "evocli" / "config.yaml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(text)
+    sep = "" if problem[0].isdigit() else " "
+    for extra in ([], ["--dry-run"]):
+        r = cli(["ask", *extra, "hi"])
+        assert (r.exit_code, r.stdout, r.stderr) == (78, "", f"evocli: error: config file {cfg}:{sep}{problem}\n")
+    assert api_env.requests == []
+
+
+def test_alias_bomb_in_the_config_file_is_78(cli: Cli, api_env: FakeServer, isolated: Path) -> None:
+    cfg = isolated / "config" / "evocli" / "config.yaml"
+    cfg.parent.mkdir(parents=True)
+    levels = ["  l0: &l0 [" + ", ".join(['"lol"'] * 9) + "]\n"]
+    levels += [f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 10)]
+    cfg.write_text("params:\n" + "".join(levels))
+    for args in (["usage"], ["ask", "hi"]):  # usage first: before the guard, ask would never end
+        r = cli(args)
+        assert (r.exit_code, r.stdout, r.stderr) == (
+            78, "", f"evocli: error: config file {cfg}: its aliases would expand it to 16,180,858,894 nodes and "
+                    "characters, beyond the limit of 1,000,850: refused\n"
+                    "hint: write the repeated text out, or use fewer nested aliases\n")
+    assert api_env.requests == []

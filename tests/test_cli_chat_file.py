@@ -184,6 +184,22 @@ def test_alias_bomb_is_refused(cli: Cli, api_env: FakeServer, here: Path) -> Non
     assert api_env.requests == []
 
 
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ("{temperature: .nan}", "params.temperature: NaN is not a JSON number"),
+        ("{top_p: -.inf}", "params.top_p: -Infinity is not a JSON number"),
+        ("{stop: [x, .inf]}", "params.stop: Infinity is not a JSON number"),
+    ],
+)
+def test_non_finite_params_are_65(cli: Cli, api_env: FakeServer, here: Path, params: str, problem: str) -> None:
+    (here / "nan.yaml").write_text(f"model: m\nparams: {params}\nmessages: [{{role: user, content: x}}]\n")
+    for extra in ([], ["--dry-run"]):
+        r = cli(["chat-file", *extra, "nan.yaml"])
+        assert (r.exit_code, r.stdout, r.stderr) == (65, "", f"evocli: error: nan.yaml:2: {problem}\n")
+    assert api_env.requests == []
+
+
 def test_missing_file_is_66(cli: Cli, api_env: FakeServer, here: Path) -> None:
     for args in (["nope.yaml"], ["--append", "nope.yaml"]):
         r = cli(["chat-file", *args])

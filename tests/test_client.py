@@ -9,7 +9,7 @@ import pytest
 
 from evocli import client, redact
 from evocli.config import ConfigFile, Overrides, resolve
-from evocli.errors import ExitCode, ProtocolError
+from evocli.errors import ExitCode, InputError, ProtocolError
 from tests.server import completion_body
 
 KEY = "sk-unit-0123456789abcdefQRST"
@@ -31,6 +31,33 @@ def test_build_request(tmp_path: Path) -> None:
     }
     assert req.body == {"model": "m1", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2, "seed": 7}
     assert json.loads(req.encoded_body() or b"") == req.body
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (float("nan"), "NaN is not a JSON number"),
+        ([1.0, float("inf")], "Infinity is not a JSON number"),
+        ({"a": {"b": -float("inf")}}, "-Infinity is not a JSON number"),
+        ({1: "x"}, "mapping keys must be text"),
+        ({"when": __import__("datetime").date(2026, 1, 1)}, "a date is not a JSON value (quote it to send it as text)"),
+        ({"a": [None, True, 1, 1.5, "x", {"b": []}]}, None),
+    ],
+)
+def test_json_problem(value: object, problem: str | None) -> None:
+    assert client.json_problem(value) == problem
+
+
+def test_non_finite_numbers_are_never_sent(tmp_path: Path) -> None:
+    """The body is checked when the request is built, and the encoder refuses NaN and infinities."""
+    with pytest.raises(InputError) as info:
+        client.build_request(settings(tmp_path, params={"temperature": float("nan")}), [], stream=False)
+    assert (info.value.code, info.value.message) == (65, "the request body cannot be sent: NaN is not a JSON number")
+    req = client.Request("POST", "https://x.example/v1", {}, {"temperature": float("inf")})
+    with pytest.raises(InputError) as info:
+        req.encoded_body()
+    assert (info.value.code, info.value.message) == (
+        65, "the request body cannot be sent: JSON has no NaN or Infinity")
 
 
 def test_build_streamed_request(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from evocli import config
 from evocli.config import ConfigFile, Overrides, resolve
 from evocli.errors import ConfigError, ExitCode
+from tests.conftest import REPO, child_env
 
 KEY = "sk-env-0123456789abcdef"
 
@@ -216,3 +219,80 @@ def test_ledger_switches(tmp_path: Path) -> None:
     assert s.ledger_dir == tmp_path / "L"
     s = resolve(Overrides(), {**base, "XDG_STATE_HOME": "/state"}, none)
     assert s.ledger_dir == Path("/state/evocli/usage")
+
+
+# --- values that would crash later, duplicate keys, aliases ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("params: {messages: []}\n",
+         "params cannot set 'messages': they come from the prompt, the conversation file or the batch line"),
+        ("params: {stream: true}\n", "params cannot set 'stream': use --stream / --no-stream"),
+        ("params: {temperature: .nan}\n", "params.temperature: NaN is not a JSON number"),
+        ("params: {temperature: .inf}\n", "params.temperature: Infinity is not a JSON number"),
+        ("params: {stop: [a, -.inf]}\n", "params.stop: -Infinity is not a JSON number"),
+        ("params: {seed: 2026-01-01}\n", "params.seed: a date is not a JSON value (quote it to send it as text)"),
+        ("params: {1: x}\n", "params: keys must be text, got 1"),
+        *[(f"{key}: {value}\n", f"{key}: expected a positive number of seconds")
+          for key in ("timeout", "connect_timeout", "retry_max_time") for value in (".inf", ".nan", "-.inf")],
+        ('base_url: ""\n', "base_url: expected a URL, got an empty string"),
+        ("credits_url: ''\n", "credits_url: expected a URL, got an empty string"),
+        ("credits_url: '  '\n", "credits_url: expected a URL, got an empty string"),
+    ],
+)
+def test_values_that_cannot_be_used_are_exit_78(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        write_config(tmp_path / "c.yaml", text)
+    assert info.value.code == 78
+    assert info.value.message == f"config file {tmp_path / 'c.yaml'}: {problem}"
+
+
+def test_an_empty_fallback_url_still_means_none(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", 'fallback_base_url: ""\n')
+    assert resolve(Overrides(), {"EVOLINK_API_KEY": KEY}, cfg).fallback_base_url is None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("model: a\ntimeout: 5\nmodel: b\n", "3: duplicate key 'model'"),
+        ("params:\n  seed: 1\n  top_p: 0.5\n  seed: 2\n", "4: duplicate key 'seed'"),
+        ("model: a\n---\nmodel: b\n", "2: a second YAML document starts here; a config file holds one"),
+        ("model: !!python/object/apply:os.system [id]\n",
+         "1: tag !!python/object/apply:os.system is not allowed: only plain YAML data is loaded"),
+        ("params: &p {user: *p}\n", "1: a recursive alias is not allowed"),
+    ],
+)
+def test_yaml_that_is_refused_names_the_line(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        write_config(tmp_path / "c.yaml", text)
+    assert info.value.code == 78
+    assert info.value.message == f"config file {tmp_path / 'c.yaml'}:{problem}"
+
+
+def test_alias_bomb_in_the_config_file_is_refused_fast(tmp_path: Path) -> None:
+    levels = ["  l0: &l0 [" + ", ".join(['"lol"'] * 9) + "]\n"]
+    levels += [f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 10)]
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        write_config(tmp_path / "c.yaml", "params:\n" + "".join(levels))
+    assert time.monotonic() - started < 1.0
+    assert info.value.code == 78
+    assert info.value.message == (
+        f"config file {tmp_path / 'c.yaml'}: its aliases would expand it to 16,180,858,894 nodes and characters, "
+        "beyond the limit of 1,000,850: refused")
+    assert info.value.hint == "write the repeated text out, or use fewer nested aliases"
+
+
+def test_modest_aliases_in_the_config_file_are_fine(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", "params: {stop: &s [a, b], metadata: {stop: *s}}\n")
+    assert cfg.data == {"params": {"stop": ["a", "b"], "metadata": {"stop": ["a", "b"]}}}
+
+
+def test_config_and_its_yaml_guard_keep_yaml_unloaded_until_a_file_is_read() -> None:
+    code = "import sys, evocli.config, evocli.yamlsafe\nprint('yaml' in sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         env=child_env(), check=True)
+    assert out.stdout == "False\n"

@@ -97,6 +97,38 @@ def test_credits_errors(
     assert len(credits_env.requests) == (3 if temporary else 1)  # temporary failures are retried
 
 
+def test_credits_retries_print_a_notice_each(
+    cli: Cli, credits_env: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evocli import transport
+
+    waits: list[float] = []
+    monkeypatch.setattr(transport, "_sleep", waits.append)
+    busy = Reply(status=503, body={"error": {"message": "busy"}}, headers={"Retry-After": "0.5"})
+    credits_env.script(busy, Reply(status=429, headers={"retry-after-ms": "1500"}))
+    r = cli(["usage", "--credits"])
+    assert (r.exit_code, r.stdout) == (0, TEXT)
+    assert r.stderr == (
+        "evocli: HTTP 503, retrying in 0.5 s (attempt 2 of 3)\n"
+        "evocli: HTTP 429, retrying in 1.5 s (attempt 3 of 3)\n"
+    )
+    assert waits == [0.5, 1.5]
+    assert len(credits_env.requests) == 3
+
+
+def test_quiet_hides_credits_retry_notices(
+    cli: Cli, credits_env: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evocli import transport
+
+    monkeypatch.setattr(transport, "_sleep", lambda seconds: None)
+    credits_env.script(Reply(status=503, headers={"Retry-After": "0.5"}))
+    r = cli(["usage", "--credits", "--json", "-q"])
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert json.loads(r.stdout)["key"]["used_credits"] == 583.5571
+    assert len(credits_env.requests) == 2
+
+
 def test_credits_without_a_key(cli: Cli, server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVOLINK_CREDITS_URL", f"{server.base_url}/credits")
     r = cli(["usage", "--credits"])
@@ -109,12 +141,21 @@ def test_credits_without_a_key(cli: Cli, server: FakeServer, monkeypatch: pytest
 
 
 def test_credits_when_the_server_is_down(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evocli import transport
+
+    monkeypatch.setattr(transport, "_sleep", lambda seconds: None)
+    monkeypatch.setattr(transport.random, "random", lambda: 0.0)  # no jitter
     monkeypatch.setenv("EVOLINK_API_KEY", KEY)
     port = free_port()
     monkeypatch.setenv("EVOLINK_CREDITS_URL", f"http://127.0.0.1:{port}/v1/credits")
     r = cli(["usage", "--credits"])
     assert (r.exit_code, r.stdout) == (75, "")
-    assert r.stderr == f"evocli: error: cannot connect to 127.0.0.1:{port}: Connection refused\n"
+    refused = f"cannot connect to 127.0.0.1:{port}: Connection refused"
+    assert r.stderr == (
+        f"evocli: {refused}, retrying in 0.5 s (attempt 2 of 3)\n"
+        f"evocli: {refused}, retrying in 1.0 s (attempt 3 of 3)\n"
+        f"evocli: error: {refused}\n"
+    )
 
 
 def test_credits_url_must_not_be_plain_http_elsewhere(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

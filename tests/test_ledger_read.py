@@ -72,12 +72,48 @@ def test_parse_when(text: str, until: bool, expected: datetime) -> None:
     assert parse_when("--since", text, NOW, until=until) == expected
 
 
-@pytest.mark.parametrize("text", ["", "7", "7x", "d7", "-7d", "1.5d", "yesterday", "2026-13-01", "2026-11-31", "11/01/2026", "999999d"])
+@pytest.mark.parametrize("text", ["", "7", "7x", "d7", "-7d", "1.5d", "yesterday", "2026-13-01", "2026-11-31", "11/01/2026"])
 def test_parse_when_refuses(text: str) -> None:
     with pytest.raises(UsageError) as err:
         parse_when("--until", text, NOW)
     assert err.value.message == f"--until: cannot read {text!r} as a time"
     assert err.value.hint == "use a date (2026-11-01), a UTC time (2026-11-01T09:30), days (7d) or hours (24h)"
+
+
+@pytest.mark.parametrize(
+    ("option", "text"),
+    [
+        ("--since", "0001-01-01T00:00+05:00"),  # before 0001-01-01 in UTC
+        ("--since", "9999-12-31T23:00-05:00"),  # after 9999-12-31 in UTC
+        ("--until", "0001-01-01T04:59:59.999999+05:00"),
+        ("--since", "999999d"),  # before the year 1
+    ],
+)
+def test_parse_when_refuses_times_out_of_range(option: str, text: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse_when(option, text, NOW, until=option == "--until")
+    assert err.value.message == f"{option}: {text!r} is out of range"
+    assert err.value.hint == "times go from 0001-01-01 to 9999-12-31 (UTC)"
+
+
+def test_periods_at_the_edges_of_time() -> None:
+    end = datetime.max.replace(tzinfo=UTC)
+    start = datetime.min.replace(tzinfo=UTC)
+    # The last day there is: --until includes it whole, up to the last moment a time can hold.
+    last_day = make_period("9999-12-31", "9999-12-31", NOW)
+    assert last_day == Period(datetime(9999, 12, 31, tzinfo=UTC), end)
+    assert last_day.months() == ("9999-12", "9999-12")
+    assert (last_day.since_ts, last_day.until_ts) == ("9999-12-31T00:00:00.000Z", None)
+    assert make_period(None, "9999-12-31T23:59:59.999999", NOW).months() == (None, "9999-12")
+    # An end within the first millisecond there is.
+    first = make_period(None, "0001-01-01T00:00:00.000001", NOW)
+    assert first == Period(None, start.replace(microsecond=1))
+    assert (first.months(), first.until_ts) == ((None, "0001-01"), "0001-01-01T00:00:00.000Z")
+    assert make_period("0001-01-01", "0001-01-01T00:00", NOW).months() == ("0001-01", "0001-01")
+    assert make_period("0001-01-01T05:00+05:00", None, NOW).since == start
+    assert make_period("9999-12-31T18:59:59.999999-05:00", None, NOW).since == end
+    # Any offset is read as UTC from then on.
+    assert parse_when("--since", "2026-11-01T10:30+01:00", NOW).tzinfo is UTC
 
 
 def test_period_that_ends_before_it_starts() -> None:
@@ -102,6 +138,9 @@ def test_month_files_are_only_those_the_period_touches(tmp_path: Path) -> None:
     assert names(Period()) == ["2026-08.jsonl", "2026-09.jsonl", "2026-10.jsonl", "2026-11.jsonl"]
     assert names(make_period("2026-09-30", "2026-10-31", NOW)) == ["2026-09.jsonl", "2026-10.jsonl"]
     assert names(make_period("2026-10-01", None, NOW)) == ["2026-10.jsonl", "2026-11.jsonl"]
+    # Years before 1000 are four digits too, like the files' names.
+    assert names(make_period(None, "0999-12-31", NOW)) == []
+    assert names(make_period("0999-12-31", "2026-08-31", NOW)) == ["2026-08.jsonl"]
     assert names(make_period(None, "2026-08-31", NOW)) == ["2026-08.jsonl"]
     assert ledger.month_files(tmp_path / "missing", Period()) == []
 

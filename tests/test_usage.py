@@ -222,6 +222,44 @@ def test_usage_errors(cli: Cli, sample: Path, args: list[str], stderr: str) -> N
     assert (r.exit_code, r.stdout, r.stderr) == (2, "", stderr)
 
 
+RANGE_HINT = "hint: times go from 0001-01-01 to 9999-12-31 (UTC)\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "stderr"),
+    [
+        (["--since", "0001-01-01T00:00+05:00"],
+         "evocli: error: --since: '0001-01-01T00:00+05:00' is out of range\n" + RANGE_HINT),
+        (["--since", "9999-12-31T23:00-05:00"],
+         "evocli: error: --since: '9999-12-31T23:00-05:00' is out of range\n" + RANGE_HINT),
+        (["--until", "0001-01-01T00:00+00:01"],
+         "evocli: error: --until: '0001-01-01T00:00+00:01' is out of range\n" + RANGE_HINT),
+        (["--since", "999999d"], "evocli: error: --since: '999999d' is out of range\n" + RANGE_HINT),
+    ],
+)
+def test_times_out_of_range_are_usage_errors(cli: Cli, sample: Path, args: list[str], stderr: str) -> None:
+    r = cli(["usage", *args])
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "requests"),
+    [
+        (["--until", "9999-12-31"], "6"),  # the whole last day: the period ends at the end of time
+        (["--since", "9999-12-31", "--until", "9999-12-31"], "0"),
+        (["--until", "9999-12-31T23:59:59.999999"], "6"),
+        (["--until", "0001-01-01T00:00:00.000001"], "0"),
+        (["--since", "0001-01-01", "--until", "0001-01-01"], "0"),
+        (["--since", "0001-01-01T00:00Z"], "6"),
+    ],
+)
+def test_periods_at_the_edges_of_time(cli: Cli, sample: Path, args: list[str], requests: str) -> None:
+    r = cli(["usage", "--csv", *args])
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert r.stdout.splitlines()[0] == f"model,{HEADER.replace(chr(9), ',')}"
+    assert str(sum(int(row.split(",")[1]) for row in r.stdout.splitlines()[1:])) == requests
+
+
 def test_unknown_grouping_is_a_usage_error(cli: Cli) -> None:
     r = cli(["usage", "--by", "user"])
     assert (r.exit_code, r.stdout) == (2, "")
