@@ -258,9 +258,11 @@ class CallOptions:
     def overrides(self) -> config.Overrides:
         """These flags as the top settings layer."""
         for name in ("timeout", "connect_timeout", "retry_max_time"):
-            value = getattr(self, name)
+            value, flag = getattr(self, name), "--" + name.replace("_", "-")
             if value is not None and not 0 < value < math.inf:  # refuses nan and inf too
-                raise UsageError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+                raise UsageError(f"{flag} must be a positive number of seconds")
+            if value is not None and value > config.MAX_SECONDS:
+                raise UsageError(f"{flag} must be at most {config.MAX_SECONDS} seconds (a week)")
         if self.temperature is not None and not math.isfinite(self.temperature):
             raise UsageError(f"-t/--temperature must be a finite number, got {self.temperature}")
         body = parse_params(self.params)

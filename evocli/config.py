@@ -25,6 +25,8 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 2
 DEFAULT_RETRY_MAX_TIME = 120.0
 KEY_COMMAND_TIMEOUT = 60.0
+# The longest wait any timeout may ask for: a week (larger values overflow the clock's range).
+MAX_SECONDS = 7 * 24 * 3600
 
 KEY_HINT = "set EVOLINK_API_KEY (keys start with sk-; create one at https://evolink.ai/dashboard/keys)"
 
@@ -195,6 +197,8 @@ def _check_value(kind: str, value: Any) -> str | None:
         isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf
     ):
         return "expected a positive number of seconds"
+    if kind == "seconds" and value > MAX_SECONDS:
+        return f"at most {MAX_SECONDS} seconds (a week)"
     if kind == "count" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         return "expected a whole number, 0 or more"
     return None

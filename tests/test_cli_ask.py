@@ -361,3 +361,18 @@ def test_alias_bomb_in_the_config_file_is_78(cli: Cli, api_env: FakeServer, isol
                     "characters, beyond the limit of 1,000,850: refused\n"
                     "hint: write the repeated text out, or use fewer nested aliases\n")
     assert api_env.requests == []
+
+
+@pytest.mark.parametrize("flag", ["--timeout", "--connect-timeout", "--retry-max-time"])
+def test_huge_timeouts_are_usage_errors(cli: Cli, api_env: FakeServer, flag: str) -> None:
+    r = cli(["ask", flag, "1e12", "hi"])
+    assert (r.exit_code, r.stdout, r.stderr) == (2, "", f"evocli: error: {flag} must be at most 604800 seconds (a week)\n")
+    assert api_env.requests == []
+
+
+def test_huge_timeout_in_config_is_78(cli: Cli, api_env: FakeServer, isolated: Path) -> None:
+    cfg = isolated / "config" / "evocli" / "config.yaml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("connect_timeout: 1.0e+12\n")
+    r = cli(["ask", "hi"])
+    assert (r.exit_code, r.stderr) == (78, f"evocli: error: config file {cfg}: connect_timeout: at most 604800 seconds (a week)\n")
