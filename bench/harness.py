@@ -96,6 +96,16 @@ def measure(pair: Pair, pairs: int, warmup: int) -> None:
             pair.b_runs.append(b)
 
 
+def run_rows(rows: Sequence[Pair], pairs: int, warmup: int) -> None:
+    """Check every command once (a wrong answer stops the bench), then measure each row."""
+    for row in rows:
+        verify(row.a)
+        verify(row.b)
+    for row in rows:
+        print(f"bench: {row.a.label} vs {row.b.label} ...", file=sys.stderr)
+        measure(row, pairs, warmup)
+
+
 def median_ms(samples: Sequence[Sample]) -> float:
     return statistics.median(s.seconds for s in samples) * 1000
 

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import REPO, Command, Pair, git_describe, install, measure, time_table, verify
+from harness import REPO, Command, Pair, git_describe, install, run_rows, time_table
 from startup import ANSWER, call_env, expect
 
 sys.path.insert(0, str(REPO))
@@ -67,12 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 Command("TAB, zsh: typer's rich sanitizer", [py, "-c", RICH_SANITIZER], ZSH_TAB),
             )
         )
-        for row in rows:
-            verify(row.a)
-            verify(row.b)
-        for row in rows:
-            print(f"bench: {row.a.label} ...", file=sys.stderr)
-            measure(row, args.pairs, args.warmup)
+        run_rows(rows, args.pairs, args.warmup)
     print(f"evocli ({git_describe()}); {args.pairs} pairs per row after {args.warmup} warm-up pairs.\n")
     print(time_table(rows))
     return 0

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import REPO, Command, Pair, git_describe, install, measure, memory_table, time_table, verify
+from harness import REPO, Command, Pair, git_describe, install, memory_table, run_rows, time_table
 
 sys.path.insert(0, str(REPO))
 from tests.server import DEFAULT_CONTENT, FakeServer
@@ -120,12 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{server.base_url}/chat/completions",
             ]
             calls.append(Pair(ask, Command("curl", curl_argv, env, expect(b'"chat.completion"'))))
-        for row in start + calls:
-            verify(row.a)
-            verify(row.b)
-        for row in start + calls:
-            print(f"bench: {row.a.label} vs {row.b.label} ...", file=sys.stderr)
-            measure(row, args.pairs, args.warmup)
+        run_rows(start + calls, args.pairs, args.warmup)
 
     typer_version = subprocess.run(
         [py, "-c", "import typer; print(typer.__version__)"], capture_output=True, text=True, check=True

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import REPO, Command, Pair, git_describe, install, measure, memory_table, time_table, verify
+from harness import REPO, Command, Pair, git_describe, install, memory_table, run_rows, time_table
 from startup import ANSWER, call_env, expect
 
 sys.path.insert(0, str(REPO))
@@ -64,12 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             both("`evocli ask --dry-run hi`", ["evocli", "ask", "--dry-run", "hi"], env, expect(b'"body"')),
             both("`evocli ask hi`", ["evocli", "ask", "hi"], env, expect(ANSWER, exact=True)),
         ]
-        for row in rows:
-            verify(row.a)
-            verify(row.b)
-        for row in rows:
-            print(f"bench: {row.a.label} vs {row.b.label} ...", file=sys.stderr)
-            measure(row, args.pairs, args.warmup)
+        run_rows(rows, args.pairs, args.warmup)
 
     print(
         f"evocli ({git_describe()}); {args.pairs} pairs per row after {args.warmup} warm-up pairs, "

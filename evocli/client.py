@@ -300,7 +300,6 @@ class StreamAssembler:
         self.id: str | None = None
         self.model: str | None = None
         self.done = False
-        self.chunks = 0
 
     def add(self, data: str, event: str = "message") -> str:
         if self.done:
@@ -321,7 +320,6 @@ class StreamAssembler:
         if "error" in chunk and "choices" not in chunk:
             message, _ = api_error_details(data.encode())
             raise ProtocolError(f"the stream reported an error: {_quote(message)}")
-        self.chunks += 1
         self.id = self.id or _str_or_none(chunk.get("id"))
         self.model = self.model or _str_or_none(chunk.get("model"))
         if isinstance(chunk.get("usage"), dict):

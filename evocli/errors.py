@@ -91,9 +91,3 @@ class ConfigError(EvocliError):
     """Bad configuration: no key, a bad config file or key command, an insecure base URL."""
 
     code = ExitCode.CONFIG
-
-
-class Interrupted(EvocliError):
-    """The user pressed Ctrl-C."""
-
-    code = ExitCode.INTERRUPTED

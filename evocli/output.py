@@ -10,8 +10,6 @@ from evocli.client import Completion, usage_counts
 from evocli.errors import OutputError
 from evocli.redact import SecretFilter, redact, scrub
 
-OUTPUT_MODES = ("text", "json", "jsonl", "usage")
-
 _FINISH_WARNINGS = {
     "length": "the answer was cut short by the token limit (finish_reason: length); "
     "raise --max-tokens",

@@ -68,55 +68,51 @@ def _no_notice(message: str) -> None:
     pass
 
 
-class _Attempt:
-    """Sends one request; the outcome is a response or a translated error (and if it may be retried)."""
-
-    def __init__(self, session: requests.Session, settings: Settings, request: Request, url: str) -> None:
-        self.session, self.settings, self.request, self.url = session, settings, request, url
-
-    def run(self) -> tuple[requests.Response | None, EvocliError | None, bool, float | None]:
-        """(response, error, retryable, server_wait): exactly one of response and error is set."""
-        s, host = self.settings, _host(self.url)
-        try:
-            response = self.session.request(
-                self.request.method,
-                self.url,
-                data=self.request.encoded_body(),
-                headers=dict(self.request.headers),
-                auth=BearerAuth(s.api_key) if s.api_key else None,
-                timeout=(s.connect_timeout, s.timeout),
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.exceptions.SSLError as exc:
-            return None, ConfigError(
-                f"TLS failure talking to {host}: {_reason(exc)}",
-                hint="check the base URL, or point REQUESTS_CA_BUNDLE at your CA bundle",
-            ), False, None
-        except requests.exceptions.ConnectTimeout:
-            return None, TemporaryError(
-                f"could not connect to {host} within {s.connect_timeout:g} s"
-            ), True, None
-        except requests.exceptions.ReadTimeout:
+def _attempt(
+    session: requests.Session, s: Settings, request: Request, url: str
+) -> tuple[requests.Response | None, EvocliError | None, bool, float | None]:
+    """Send one request: (response, error, retryable, server_wait), exactly one of the first two set."""
+    host = _host(url)
+    try:
+        response = session.request(
+            request.method,
+            url,
+            data=request.encoded_body(),
+            headers=dict(request.headers),
+            auth=BearerAuth(s.api_key) if s.api_key else None,
+            timeout=(s.connect_timeout, s.timeout),
+            allow_redirects=False,
+            stream=True,
+        )
+    except requests.exceptions.SSLError as exc:
+        return None, ConfigError(
+            f"TLS failure talking to {host}: {_reason(exc)}",
+            hint="check the base URL, or point REQUESTS_CA_BUNDLE at your CA bundle",
+        ), False, None
+    except requests.exceptions.ConnectTimeout:
+        return None, TemporaryError(
+            f"could not connect to {host} within {s.connect_timeout:g} s"
+        ), True, None
+    except requests.exceptions.ReadTimeout:
+        return None, _read_timeout(host, s.timeout), True, None
+    except requests.exceptions.InvalidURL as exc:
+        return None, ConfigError(f"invalid URL {url!r}: {exc}"), False, None
+    except requests.exceptions.ConnectionError as exc:
+        if "Read timed out" in str(exc):
             return None, _read_timeout(host, s.timeout), True, None
-        except requests.exceptions.InvalidURL as exc:
-            return None, ConfigError(f"invalid URL {self.url!r}: {exc}"), False, None
-        except requests.exceptions.ConnectionError as exc:
-            if "Read timed out" in str(exc):
-                return None, _read_timeout(host, s.timeout), True, None
-            return None, TemporaryError(f"cannot connect to {host}: {_reason(exc)}"), True, None
-        if 200 <= response.status_code < 300:
-            return response, None, False, None
-        try:
-            body = response.content
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
-            body = b""
-        finally:
-            response.close()
-        err = client.error_for_status(response.status_code, body)
-        retryable = client.should_retry(response.status_code, response.headers)
-        wait = client.server_wait(response.headers, time.time()) if retryable else None
-        return None, err, retryable, wait
+        return None, TemporaryError(f"cannot connect to {host}: {_reason(exc)}"), True, None
+    if 200 <= response.status_code < 300:
+        return response, None, False, None
+    try:
+        body = response.content
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
+        body = b""
+    finally:
+        response.close()
+    err = client.error_for_status(response.status_code, body)
+    retryable = client.should_retry(response.status_code, response.headers)
+    wait = client.server_wait(response.headers, time.time()) if retryable else None
+    return None, err, retryable, wait
 
 
 def _read_timeout(host: str, timeout: float) -> TemporaryError:
@@ -175,7 +171,7 @@ def _round(link: Link, settings: Settings, request: Request, url: str) -> tuple[
         attempt += 1
         if link.gate is not None:
             link.gate.wait()
-        response, err, retryable, wait = _Attempt(link.session, settings, request, url).run()
+        response, err, retryable, wait = _attempt(link.session, settings, request, url)
         if response is not None:
             return response, attempt
         assert err is not None
