@@ -608,10 +608,11 @@ def usage(
             return
         from datetime import UTC, datetime
 
+        from evocli import ledger_read
         from evocli import report as render_report
 
-        period = ledger.make_period(since, until, datetime.now(UTC))
-        summary = ledger.report(_ledger_dir(), (by or GroupBy.model).value, period, tag or ())
+        period = ledger_read.make_period(since, until, datetime.now(UTC))
+        summary = ledger_read.report(_ledger_dir(), (by or GroupBy.model).value, period, tag or ())
         if summary.corrupt:
             console.warn(f"skipped {summary.corrupt} corrupt ledger line{'s' if summary.corrupt > 1 else ''}")
         fmt = "json" if as_json else "csv" if as_csv else "table" if _is_terminal(sys.stdout) else "tsv"
@@ -754,11 +755,11 @@ def _locked_conversation(file: str, quiet: bool) -> Iterator[str]:
 
 def _save_turns(path: str, file: str, turns: list[messages.Message], quiet: bool) -> None:
     """Append the turns to FILE as it is now (it is reread: only evocli honours the lock)."""
-    from evocli import conversation, safefile
+    from evocli import safefile, yamlappend
 
     current = _read_conversation(path, file)
     try:
-        text, kept = conversation.append_turns(current, file, turns)
+        text, kept = yamlappend.append_turns(current, file, turns)
     except EvocliError as err:
         err.hint = f"the answer above was not saved to {file}"
         raise

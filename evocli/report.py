@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from evocli.ledger import COLUMNS, Report
+from evocli.ledger_read import COLUMNS, Report
 
 # The terminal table's headings: shorter than the column names, so a row fits a terminal.
 HEADINGS = {

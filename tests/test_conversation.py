@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evocli import conversation as conv
-from evocli.conversation import Conversation, append_turns, parse, parse_vars, prepare, turn
+from evocli.conversation import Conversation, parse, parse_vars, prepare, turn
 from evocli.errors import ExitCode, InputError, UsageError
+from evocli.yamlappend import append_turns
 
 FIXTURES = Path(__file__).parent / "fixtures" / "chat"
 

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evocli import ledger
+from evocli import ledger_read as ledger
 from evocli.errors import NoInputError, UsageError
-from evocli.ledger import CallRecord, Period, encode_line, make_period, parse_when, summarize
+from evocli.ledger import CallRecord, encode_line
+from evocli.ledger_read import Period, make_period, parse_when, summarize
 
 NOW = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)
 
