@@ -259,6 +259,17 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# The token counts evocli reports, in the order every report shows them: one list for the output
+# modes, the ledger and the usage report.
+TOKEN_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "cached_tokens",
+    "total_tokens",
+)
+
+
 def usage_counts(usage: dict[str, Any] | None) -> dict[str, int]:
     """The token counts evocli reports, flattened from the API's usage object."""
     usage = usage or {}

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import IO, Any
 
-from evocli.client import Completion, usage_counts
+from evocli.client import TOKEN_FIELDS, Completion, usage_counts
 from evocli.errors import OutputError
 from evocli.redact import SecretFilter, redact, scrub
 
@@ -17,14 +17,6 @@ _FINISH_WARNINGS = {
     "tool_calls": "the model asked to call a tool, which evocli does not run "
     "(finish_reason: tool_calls)",
 }
-
-USAGE_FIELDS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "cached_tokens",
-    "total_tokens",
-)
 
 
 @dataclass
@@ -79,7 +71,7 @@ def usage_line(usage: dict[str, Any] | None) -> str:
     if usage is None:
         return "usage: not reported by the server"
     counts = usage_counts(usage)
-    return "usage: " + " ".join(f"{name}={counts[name]}" for name in USAGE_FIELDS)
+    return "usage: " + " ".join(f"{name}={counts[name]}" for name in TOKEN_FIELDS)
 
 
 def finish_warning(finish_reason: str | None) -> str | None:
