@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evocli import conversation
-from evocli.client import json_problem
+from evocli.body import json_problem, params_problem
 from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.messages import Message
 
@@ -82,9 +82,9 @@ def parse_line(index: int, line: str | None, default_system: str | None) -> Job 
         params = value.get("params") or {}
         if not isinstance(params, dict):
             raise InputError("params must be an object")
-        for key in ("messages", "stream"):
-            if key in params:
-                raise InputError(f"params cannot set {key!r}")
+        problem = params_problem(params)
+        if problem:
+            raise InputError(problem)
         job.params = params
     except InputError as err:
         return _bad(job, err.message)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 from evocli import __version__
+from evocli.body import json_problem
 from evocli.config import Settings
 from evocli.errors import (
     AuthError,
@@ -44,34 +44,6 @@ class Request:
             return json.dumps(self.body, ensure_ascii=False, allow_nan=False).encode("utf-8")
         except ValueError:
             raise InputError("the request body cannot be sent: JSON has no NaN or Infinity") from None
-
-
-def json_problem(value: Any) -> str | None:
-    """Why a value cannot go into a JSON request body, or None when it can.
-
-    JSON has no NaN or infinities, and no dates, binary data or other non-JSON values (which
-    YAML may hold). The value is walked iteratively: however deep it is, this cannot overflow.
-    """
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if item is None or isinstance(item, str | bool | int):
-            continue
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return f"{_NON_FINITE[str(item)]} is not a JSON number"
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-        elif isinstance(item, dict):
-            if not all(isinstance(key, str) for key in item):
-                return "mapping keys must be text"
-            stack.extend(reversed(item.values()))
-        else:
-            return f"a {type(item).__name__} is not a JSON value (quote it to send it as text)"
-    return None
-
-
-_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 @dataclass

@@ -20,38 +20,48 @@ DEFAULT_BASE_URL = "https://direct.evolink.ai/v1"
 DEFAULT_FALLBACK_URL = "https://api.evolink.ai/v1"
 DEFAULT_CREDITS_URL = "https://api.evolink.ai/v1/credits"
 DEFAULT_MODEL = "gpt-5.2"
-DEFAULT_TIMEOUT = 600.0
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_RETRIES = 2
-DEFAULT_RETRY_MAX_TIME = 120.0
 KEY_COMMAND_TIMEOUT = 60.0
 # The longest wait any timeout may ask for: a week (larger values overflow the clock's range).
 MAX_SECONDS = 7 * 24 * 3600
 
 KEY_HINT = "set EVOLINK_API_KEY (keys start with sk-; create one at https://evolink.ai/dashboard/keys)"
 
-# Body fields that no settings layer may set, and why.
-RESERVED_PARAMS = {
-    "messages": "they come from the prompt, the conversation file or the batch line",
-    "stream": "use --stream / --no-stream",
-}
 
-# Every key the config file may hold, with the kind of value it takes.
-CONFIG_KEYS: dict[str, str] = {
-    "api_key": "string",
-    "api_key_command": "string",
-    "base_url": "url",
-    "fallback_base_url": "url-or-empty",
-    "credits_url": "url",
-    "model": "string",
-    "params": "mapping",
-    "timeout": "seconds",
-    "connect_timeout": "seconds",
-    "retries": "count",
-    "retry_max_time": "seconds",
-    "ledger": "bool",
-    "ledger_dir": "string",
-}
+@dataclass(frozen=True)
+class Key:
+    """One setting: the kind of value it takes, its default, variable, flag and meaning.
+
+    The config file accepts exactly these names; the README's configuration table is checked
+    against them (tests/test_docs.py).
+    """
+
+    name: str
+    kind: str  # string, url, url-or-null, mapping, seconds, count, bool, path
+    doc: str
+    default: Any = None
+    env: str | None = None
+    flag: str | None = None
+
+
+KEYS: tuple[Key, ...] = (
+    Key("api_key", "string", "the API key; only in a file nobody else can read", env="EVOLINK_API_KEY"),
+    Key("api_key_command", "string", "a command, run without a shell, whose output is the key"),
+    Key("base_url", "url", "the API base URL", DEFAULT_BASE_URL, env="EVOLINK_BASE_URL"),
+    Key("fallback_base_url", "url-or-null", "tried when the default base URL is down; null for none",
+        DEFAULT_FALLBACK_URL),
+    Key("credits_url", "url", "the credits endpoint", DEFAULT_CREDITS_URL, env="EVOLINK_CREDITS_URL"),
+    Key("model", "string", "the model", DEFAULT_MODEL, env="EVOCLI_MODEL", flag="-m"),
+    Key("params", "mapping", "body fields sent with every call", {}, flag="-p"),
+    Key("timeout", "seconds", "idle read timeout in seconds", 600.0, flag="--timeout"),
+    Key("connect_timeout", "seconds", "connect timeout in seconds", 10.0, flag="--connect-timeout"),
+    Key("retries", "count", "retries of temporary failures", 2, flag="--retries"),
+    Key("retry_max_time", "seconds", "the whole retry window in seconds", 120.0, flag="--retry-max-time"),
+    Key("ledger", "bool", "record calls in the usage ledger", True, env="EVOCLI_NO_LEDGER",
+        flag="--no-ledger"),
+    Key("ledger_dir", "path", "the usage ledger's folder", "$XDG_STATE_HOME/evocli/usage",
+        env="EVOCLI_LEDGER_DIR"),
+)
+KEY_BY_NAME = {key.name: key for key in KEYS}
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,8 @@ class ConfigFile:
 class Overrides:
     """One layer of settings above the environment: command-line flags, or a conversation file.
 
-    None means "not given", so a lower layer shows through.
+    None means "not given", so a lower layer shows through. Each field is the config key of
+    the same name.
     """
 
     model: str | None = None
@@ -78,9 +89,13 @@ class Overrides:
     ledger: bool | None = None
 
 
+# The settings that the layers above the environment may give (the fields of Overrides).
+LAYERED = ("model", "timeout", "connect_timeout", "retries", "retry_max_time", "ledger")
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything a call needs, resolved once."""
+    """Everything a call needs, resolved once; `sources` says where each setting came from."""
 
     api_key: str | None
     key_source: str  # EVOLINK_API_KEY, api_key_command, api_key, or none
@@ -96,6 +111,7 @@ class Settings:
     ledger: bool
     ledger_dir: Path
     config_path: Path
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 def config_path(env: Mapping[str, str]) -> Path:
@@ -148,10 +164,10 @@ def parse_config_text(raw: bytes, name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {name}: expected a mapping of keys, got {_kind(data)}")
     for key, value in data.items():
-        if key not in CONFIG_KEYS:
-            known = ", ".join(CONFIG_KEYS)
+        if key not in KEY_BY_NAME:
+            known = ", ".join(KEY_BY_NAME)
             raise ConfigError(f"config file {name}: unknown key {key!r}", hint=f"known keys: {known}")
-        problem = _check_value(CONFIG_KEYS[key], value)
+        problem = _check_value(KEY_BY_NAME[key].kind, value)
         if problem:
             raise ConfigError(f"config file {name}: {key}: {problem}")
         if key == "params":
@@ -160,17 +176,12 @@ def parse_config_text(raw: bytes, name: str) -> dict[str, Any]:
 
 
 def _check_params(params: dict[Any, Any], name: str) -> None:
-    """The body fields of `params:`: text keys, none reserved, values JSON can carry."""
-    from evocli.client import json_problem
+    """The body fields of `params:`, by the rule every settings layer shares."""
+    from evocli.body import params_problem
 
-    for key, value in params.items():
-        if not isinstance(key, str):
-            raise ConfigError(f"config file {name}: params: keys must be text, got {key!r}")
-        if key in RESERVED_PARAMS:
-            raise ConfigError(f"config file {name}: params cannot set {key!r}: {RESERVED_PARAMS[key]}")
-        problem = json_problem(value)
-        if problem:
-            raise ConfigError(f"config file {name}: params.{key}: {problem}")
+    problem = params_problem(params)
+    if problem:
+        raise ConfigError(f"config file {name}: {problem}")
 
 
 def _kind(value: Any) -> str:
@@ -180,10 +191,10 @@ def _kind(value: Any) -> str:
 
 
 def _check_value(kind: str, value: Any) -> str | None:
-    if kind == "string" and not isinstance(value, str):
+    if kind in ("string", "path") and not isinstance(value, str):
         return f"expected a string, got {_kind(value)}"
-    if kind in ("url", "url-or-empty"):
-        if value is None and kind == "url-or-empty":
+    if kind in ("url", "url-or-null"):
+        if value is None and kind == "url-or-null":
             return None
         if not isinstance(value, str):
             return f"expected a URL, got {_kind(value)}"
@@ -193,14 +204,19 @@ def _check_value(kind: str, value: Any) -> str | None:
         return f"expected a mapping, got {_kind(value)}"
     if kind == "bool" and not isinstance(value, bool):
         return "expected true or false"
-    if kind == "seconds" and (
-        isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf
-    ):
-        return "expected a positive number of seconds"
-    if kind == "seconds" and value > MAX_SECONDS:
-        return f"at most {MAX_SECONDS} seconds (a week)"
+    if kind == "seconds":
+        return seconds_problem(value)
     if kind == "count" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         return "expected a whole number, 0 or more"
+    return None
+
+
+def seconds_problem(value: Any) -> str | None:
+    """Why a value is not a usable number of seconds (a flag or the config file), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        return "expected a positive number of seconds"  # refuses nan and inf too
+    if value > MAX_SECONDS:
+        return f"at most {MAX_SECONDS} seconds (a week)"
     return None
 
 
@@ -265,6 +281,50 @@ def run_key_command(command: str) -> str:
     return key
 
 
+class _Layers:
+    """Finds each setting in the first layer that has it, and remembers which one that was."""
+
+    def __init__(
+        self, flags: Overrides, conversation: Overrides | None, env: Mapping[str, str], cfg: ConfigFile
+    ) -> None:
+        self.layers = [(flags, "command line"), (conversation or Overrides(), "conversation file")]
+        self.env, self.cfg = env, cfg
+        self.sources: dict[str, str] = {}
+
+    def env_value(self, key: Key) -> Any:
+        """The environment's value for a key (an empty variable counts as unset)."""
+        if key.env is None or not self.env.get(key.env):
+            return None
+        if key.name == "ledger":
+            return False if _env_flag(self.env[key.env]) else None
+        return self.env[key.env]
+
+    def pick(self, name: str) -> Any:
+        key = KEY_BY_NAME[name]
+        if name in LAYERED:
+            for layer, label in self.layers:
+                value = getattr(layer, name)
+                if value is not None:
+                    return self.found(name, value, label)
+        value = self.env_value(key)
+        if value is not None:
+            return self.found(name, value, f"environment {key.env}")
+        if self.cfg.data.get(name) is not None:
+            return self.found(name, self.cfg.data[name], f"config file {self.cfg.path}")
+        return self.found(name, key.default, "default")
+
+    def found(self, name: str, value: Any, source: str) -> Any:
+        self.sources[name] = source
+        return value
+
+    def params(self) -> dict[str, Any]:
+        """Body fields merged by field: config file, then conversation file, then flags."""
+        params: dict[str, Any] = dict(self.cfg.data.get("params") or {})
+        for layer, _ in reversed(self.layers):
+            params.update(layer.params)
+        return params
+
+
 def resolve(
     flags: Overrides,
     env: Mapping[str, str],
@@ -275,59 +335,34 @@ def resolve(
     key_command: Callable[[str], str] = run_key_command,
 ) -> Settings:
     """Merge the layers: flags > conversation file > environment > config file > defaults."""
-    file = cfg.data
-    layers = [flags, conversation or Overrides()]
-
-    def pick(name: str, env_value: Any, file_key: str, default: Any) -> Any:
-        for layer in layers:
-            value = getattr(layer, name)
-            if value is not None:
-                return value
-        if env_value is not None:
-            return env_value
-        if file.get(file_key) is not None:
-            return file[file_key]
-        return default
-
-    params: dict[str, Any] = dict(file.get("params") or {})
-    for layer in reversed(layers):
-        params.update(layer.params)
-
-    base_url = check_url(
-        env.get("EVOLINK_BASE_URL") or file.get("base_url") or DEFAULT_BASE_URL, "base URL"
-    )
-    if "fallback_base_url" in file:
-        fallback = file["fallback_base_url"] or None
-    else:
-        fallback = DEFAULT_FALLBACK_URL if base_url == DEFAULT_BASE_URL else None
-    if fallback is not None:
-        fallback = check_url(fallback, "fallback base URL")
-    credits_url = check_url(
-        env.get("EVOLINK_CREDITS_URL") or file.get("credits_url") or DEFAULT_CREDITS_URL,
-        "credits URL",
-    )
-
-    ledger_env = False if _env_flag(env.get("EVOCLI_NO_LEDGER")) else None
-    ledger_dir = env.get("EVOCLI_LEDGER_DIR") or file.get("ledger_dir")
-
-    api_key, key_source = _resolve_key(env, file, need_key, key_command)
+    layers = _Layers(flags, conversation, env, cfg)
+    base_url = check_url(layers.pick("base_url"), "base URL")
+    if "fallback_base_url" in cfg.data:  # null or "" turns it off
+        source = f"config file {cfg.path}"
+        fallback = layers.found("fallback_base_url", cfg.data["fallback_base_url"] or None, source)
+    else:  # the documented fallback belongs to the default host only
+        default = DEFAULT_FALLBACK_URL if base_url == DEFAULT_BASE_URL else None
+        fallback = layers.found("fallback_base_url", default, "default")
+    ledger_dir = layers.pick("ledger_dir")
+    api_key, key_source = _resolve_key(env, cfg.data, need_key, key_command)
+    layers.sources["api_key"] = key_source
     return Settings(
         api_key=api_key,
         key_source=key_source,
         base_url=base_url,
-        fallback_base_url=fallback,
-        credits_url=credits_url,
-        model=pick("model", env.get("EVOCLI_MODEL") or None, "model", DEFAULT_MODEL),
-        params=params,
-        timeout=float(pick("timeout", None, "timeout", DEFAULT_TIMEOUT)),
-        connect_timeout=float(
-            pick("connect_timeout", None, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)
-        ),
-        retries=int(pick("retries", None, "retries", DEFAULT_RETRIES)),
-        retry_max_time=float(pick("retry_max_time", None, "retry_max_time", DEFAULT_RETRY_MAX_TIME)),
-        ledger=bool(pick("ledger", ledger_env, "ledger", True)),
-        ledger_dir=Path(ledger_dir).expanduser() if ledger_dir else default_ledger_dir(env),
+        fallback_base_url=None if fallback is None else check_url(fallback, "fallback base URL"),
+        credits_url=check_url(layers.pick("credits_url"), "credits URL"),
+        model=layers.pick("model"),
+        params=layers.params(),
+        timeout=float(layers.pick("timeout")),
+        connect_timeout=float(layers.pick("connect_timeout")),
+        retries=int(layers.pick("retries")),
+        retry_max_time=float(layers.pick("retry_max_time")),
+        ledger=bool(layers.pick("ledger")),
+        ledger_dir=default_ledger_dir(env) if ledger_dir == KEY_BY_NAME["ledger_dir"].default
+        else Path(ledger_dir).expanduser(),
         config_path=cfg.path,
+        sources=layers.sources,
     )
 
 

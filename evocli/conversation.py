@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evocli import config, yamlsafe
-from evocli.client import json_problem as _json_problem
+from evocli.body import json_problem as _json_problem
+from evocli.body import param_problem
 from evocli.errors import InputError, UsageError
 from evocli.messages import Message
 
@@ -19,7 +20,6 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 TOP_KEYS = ("model", "system", "params", "vars", "messages")
 MESSAGE_KEYS = ("role", "content", "name", "tool_call_id", "tool_calls", "literal")
 PART_TYPES = ("text", "image_url")
-RESERVED_PARAMS = {"messages": "write them under messages:", "stream": "use --stream / --no-stream"}
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -164,14 +164,10 @@ def _check_params(value: Any, node: yaml.Node | None, name: str) -> dict[str, An
         raise InputError(f"{where}: params must be a mapping of body fields, got {_kind(value)}")
     pairs = _pairs(node) if node is not None else {}
     for key, item in value.items():
-        if not isinstance(key, str):
-            raise InputError(f"{where}: params: keys must be text, got {key!r}")
-        at = _line(name, pairs[key][0]) if key in pairs else where
-        if key in RESERVED_PARAMS:
-            raise InputError(f"{at}: params cannot set {key!r}: {RESERVED_PARAMS[key]}")
-        problem = _json_problem(item)
+        problem = param_problem(key, item)
         if problem:
-            raise InputError(f"{at}: params.{key}: {problem}")
+            at = _line(name, pairs[key][0]) if isinstance(key, str) and key in pairs else where
+            raise InputError(f"{at}: {problem}")
     return dict(value)
 
 

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
-from evocli import __version__
+from evocli import version_line
 from evocli.errors import ExitCode
 
 # Raised from the default 700: start-up creates tens of thousands of long-lived objects (modules,
@@ -18,11 +18,6 @@ from evocli.errors import ExitCode
 GC_THRESHOLD = 50_000
 
 COMPLETE_VAR = "_EVOCLI_COMPLETE"
-
-
-def version_line() -> str:
-    """What `evocli --version` prints (the Typer callback prints the same line)."""
-    return f"evocli {__version__}\n"
 
 
 def is_plain_version(argv: Sequence[str], environ: Mapping[str, str]) -> bool:

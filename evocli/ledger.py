@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evocli.client import usage_counts
+from evocli.client import Completion, usage_counts
 from evocli.redact import redact
 
 RECORD_FIELDS = (
@@ -97,3 +99,56 @@ def append(ledger_dir: Path, record: CallRecord, now: datetime | None = None) ->
             raise OSError(f"short write to the ledger ({written} of {len(line)} bytes)")
     finally:
         os.close(fd)
+
+
+class Recorder:
+    """Records one call in the ledger when it ends; a ledger that cannot be written is a warning.
+
+    Started when the call starts (its latency runs from there); `record` is called once, with
+    what is known of the outcome.
+    """
+
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        ledger_dir: Path,
+        command: str,
+        model: str,
+        stream: bool,
+        tag: str | None,
+        warn: Callable[[str], None],
+    ) -> None:
+        self.enabled, self.ledger_dir, self.warn = enabled, ledger_dir, warn
+        self.command, self.model, self.stream, self.tag = command, model, stream, tag
+        self.started = time.monotonic()
+
+    def record(
+        self,
+        *,
+        exit_code: int,
+        status: int | None = None,
+        attempts: int = 0,
+        completion: Completion | None = None,
+        ok: bool | None = None,
+    ) -> None:
+        if not self.enabled:
+            return
+        entry = CallRecord(
+            command=self.command,
+            model=(completion.model if completion and completion.model else self.model),
+            ok=completion is not None if ok is None else ok,
+            exit_code=exit_code,
+            latency_ms=round((time.monotonic() - self.started) * 1000),
+            attempts=max(attempts, 1),
+            stream=self.stream,
+            tag=self.tag,
+            id=completion.id if completion else None,
+            http_status=status,
+            finish_reason=completion.finish_reason if completion else None,
+            usage=completion.usage if completion else None,
+        )
+        try:
+            append(self.ledger_dir, entry)
+        except OSError as exc:
+            self.warn(f"could not write the usage ledger in {self.ledger_dir}: {exc.strerror or exc}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
 from evocli.client import TOKEN_FIELDS, Completion, usage_counts
-from evocli.errors import OutputError
+from evocli.errors import OutputError, UsageError
 from evocli.redact import SecretFilter, redact, scrub
 
 _FINISH_WARNINGS = {
@@ -81,54 +82,138 @@ def finish_warning(finish_reason: str | None) -> str | None:
     return _FINISH_WARNINGS.get(finish_reason or "", f"the answer ended with finish_reason: {finish_reason}")
 
 
-class Renderer:
-    """Writes one answer in one output mode; `delta` for each piece of text, then `end`.
+class _Writer:
+    """Writes one answer in one output mode: each piece of text as it comes, then the ending."""
 
-    A non-streamed answer is rendered the same way, as a single delta, so both paths print
-    the same bytes.
-    """
-
-    def __init__(self, console: Console, mode: str, show_usage: bool = False) -> None:
+    def __init__(self, console: Console) -> None:
         self.console = console
-        self.mode = mode
-        self.show_usage = show_usage and mode == "text"
-        self._held = ""  # trailing line breaks, written only if more text follows
-        self._secrets = SecretFilter()  # the key never reaches stdout, even if echoed
-        self.started = False
+        self.started = False  # whether any of the answer's text reached stdout
 
-    def delta(self, text: str) -> None:
-        self._write(self._secrets.feed(text))
-
-    def _write(self, text: str) -> None:
-        if not text:
-            return
-        if self.mode == "text":
-            text = self._held + text
-            body = text.rstrip("\r\n")
-            self._held = text[len(body) :]
-            if body:
-                self.started = True  # before the write: Ctrl-C may land right after it
-                self.console.answer(body.encode("utf-8"))
-        elif self.mode == "jsonl":
-            self.started = True
-            self.console.answer(json_line({"type": "delta", "content": text}))
+    def piece(self, text: str) -> None:
+        """A piece of the answer's text (the whole text, for an answer that was not streamed)."""
 
     def end(self, completion: Completion) -> None:
-        self._write(self._secrets.flush())
-        if self.mode == "text":
+        """The answer is complete."""
+
+    def cut(self) -> None:
+        """The answer broke off."""
+
+
+class _Text(_Writer):
+    """The answer's text and exactly one final newline: trailing line breaks are held back and
+    written only if more text follows."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        self._held = ""
+
+    def piece(self, text: str) -> None:
+        text = self._held + text
+        body = text.rstrip("\r\n")
+        self._held = text[len(body) :]
+        if body:
+            self.started = True  # before the write: Ctrl-C may land right after it
+            self.console.answer(body.encode("utf-8"))
+
+    def end(self, completion: Completion) -> None:
+        self.console.answer(b"\n")
+
+    def cut(self) -> None:
+        if self.started:  # end partial text with a line break so the error starts clean
             self.console.answer(b"\n")
-        elif self.mode == "json":
-            self.console.answer(scrub(raw_body(completion.raw or json_line(completion.data))))
-        elif self.mode == "jsonl":
-            self.console.answer(scrub(json_line({
-                "type": "done",
-                "id": completion.id,
-                "model": completion.model,
-                "finish_reason": completion.finish_reason,
-                "usage": completion.usage,
-            })))
-        elif self.mode == "usage":
-            self.console.answer(scrub(json_line(completion.usage or {})))
+
+
+class _Json(_Writer):
+    def end(self, completion: Completion) -> None:
+        self.console.answer(scrub(raw_body(completion.raw or json_line(completion.data))))
+
+
+class _Jsonl(_Writer):
+    def piece(self, text: str) -> None:
+        self.started = True
+        self.console.answer(json_line({"type": "delta", "content": text}))
+
+    def end(self, completion: Completion) -> None:
+        done = {
+            "type": "done",
+            "id": completion.id,
+            "model": completion.model,
+            "finish_reason": completion.finish_reason,
+            "usage": completion.usage,
+        }
+        self.console.answer(scrub(json_line(done)))
+
+
+class _Usage(_Writer):
+    def end(self, completion: Completion) -> None:
+        self.console.answer(scrub(json_line(completion.usage or {})))
+
+
+@dataclass(frozen=True)
+class OutputMode:
+    """One value of `-o`: what it prints, and when it streams.
+
+    `streams` is "always", "never", "terminal" (when stdout is one, unless a flag says
+    otherwise) or "asked" (only with --stream).
+    """
+
+    name: str
+    help: str
+    streams: str
+    writer: Callable[[Console], _Writer]
+
+    def stream(self, flag: bool | None, stdout_is_tty: bool) -> bool:
+        """Whether a call in this mode streams, given --stream/--no-stream (None: not given)."""
+        if self.streams == "always" and flag is False:
+            raise UsageError(f"-o {self.name} always streams; drop --no-stream")
+        if self.streams == "never" and flag:
+            raise UsageError(
+                f"-o {self.name} prints the response body as received, which a stream does not have",
+                hint="use -o jsonl for streamed JSON",
+            )
+        if self.streams in ("always", "never"):
+            return self.streams == "always"
+        if flag is not None:
+            return flag
+        return self.streams == "terminal" and stdout_is_tty
+
+
+MODES = {
+    mode.name: mode
+    for mode in (
+        OutputMode("text", "the answer", "terminal", _Text),
+        OutputMode("json", "the response body", "never", _Json),
+        OutputMode("jsonl", "streamed JSON lines", "always", _Jsonl),
+        OutputMode("usage", "the usage object", "asked", _Usage),
+    )
+}
+
+
+class Renderer:
+    """Writes one answer: `delta` for each piece of text, then `end` (or `cut` if it broke off).
+
+    A non-streamed answer is rendered the same way, as a single delta, so both paths print
+    the same bytes. The key never reaches stdout, even when the server echoes it.
+    """
+
+    def __init__(self, console: Console, mode: OutputMode, show_usage: bool = False) -> None:
+        self.console = console
+        self.writer = mode.writer(console)
+        self.show_usage = show_usage and mode.name == "text"
+        self._secrets = SecretFilter()
+
+    @property
+    def started(self) -> bool:
+        return self.writer.started
+
+    def delta(self, text: str) -> None:
+        masked = self._secrets.feed(text)
+        if masked:
+            self.writer.piece(masked)
+
+    def end(self, completion: Completion) -> None:
+        self.delta_flush()
+        self.writer.end(completion)
         warning = finish_warning(completion.finish_reason)
         if warning:
             self.console.warn(warning)
@@ -138,6 +223,10 @@ class Renderer:
 
     def cut(self) -> None:
         """The answer broke off: end partial text with a line break so the error starts clean."""
-        self._write(self._secrets.flush())
-        if self.mode == "text" and self.started:
-            self.console.answer(b"\n")
+        self.delta_flush()
+        self.writer.cut()
+
+    def delta_flush(self) -> None:
+        held = self._secrets.flush()
+        if held:
+            self.writer.piece(held)

@@ -394,7 +394,7 @@ def test_a_refused_key_stops_sending(cli: Cli, echo_server: Any, tmp_path: Path)
 
 
 def test_progress_total_never_reads_a_pipe(tmp_path: Path) -> None:
-    from evocli.cli import _count_lines
+    from evocli.batchrun import count_lines as _count_lines
 
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)

@@ -123,7 +123,7 @@ ERRORS = [
     ("params not mapping", "params: [1]\n", "review.yaml:1: params must be a mapping of body fields, got a list"),
     ("params stream", "params:\n  seed: 1\n  stream: true\n",
      "review.yaml:3: params cannot set 'stream': use --stream / --no-stream"),
-    ("params messages", "params: {messages: []}\n", "review.yaml:1: params cannot set 'messages': write them under messages:"),
+    ("params messages", "params: {messages: []}\n", "review.yaml:1: params cannot set 'messages': they come from the prompt, the conversation file or the batch line"),
     ("params date", "params:\n  seed: 2026-01-01\n",
      "review.yaml:2: params.seed: a date is not a JSON value (quote it to send it as text)"),
     ("vars bad name", "vars:\n  my var: 1\n", "review.yaml:2: vars: 'my var' is not a placeholder name (letters, digits and _)"),

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from evocli import cli as cli_module
+from evocli.cli import usage as cli_module
 from tests.conftest import run_evocli
 from tests.server import FakeServer
 from tests.test_ledger_read import SAMPLE, line
@@ -111,7 +111,7 @@ def test_csv(cli: Cli, sample: Path, isolated: Path) -> None:
 
 
 def test_table_on_a_terminal(cli: Cli, sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_module, "_is_terminal", lambda stream: True)
+    monkeypatch.setattr(cli_module, "is_terminal", lambda stream: True)
     r = cli(["usage", "--by", "tag"])
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout == (
@@ -124,7 +124,7 @@ def test_table_on_a_terminal(cli: Cli, sample: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_table_groups_thousands(cli: Cli, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_module, "_is_terminal", lambda stream: True)
+    monkeypatch.setattr(cli_module, "is_terminal", lambda stream: True)
     folder = isolated / "ledger"
     folder.mkdir()
     (folder / "2026-11.jsonl").write_bytes(
@@ -198,7 +198,7 @@ def test_empty_ledger_is_an_empty_report(cli: Cli, isolated: Path, monkeypatch: 
     doc = json.loads(cli(["usage", "--json"]).stdout)
     assert doc == {"by": "model", "columns": ["model", *COLUMNS], "rows": [],
                    "totals": {**dict.fromkeys(COLUMNS, 0), "mean_latency_ms": None}}
-    monkeypatch.setattr(cli_module, "_is_terminal", lambda stream: True)
+    monkeypatch.setattr(cli_module, "is_terminal", lambda stream: True)
     assert cli(["usage"]).stdout == (
         "model  requests  errors  prompt  completion  reasoning  cached  total  mean ms\n")
 

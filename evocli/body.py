@@ -1,0 +1,92 @@
+"""What a request body may hold, stated once: reserved fields, JSON-safe values, `-p` pairs."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from evocli.errors import UsageError
+
+# Body fields that no settings layer (flags, config file, conversation file, batch line) may set.
+RESERVED_PARAMS = {
+    "messages": "they come from the prompt, the conversation file or the batch line",
+    "stream": "use --stream / --no-stream",
+}
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def json_problem(value: Any) -> str | None:
+    """Why a value cannot go into a JSON request body, or None when it can.
+
+    JSON has no NaN or infinities, and no dates, binary data or other non-JSON values (which
+    YAML may hold). The value is walked iteratively: however deep it is, this cannot overflow.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is None or isinstance(item, str | bool | int):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return f"{_NON_FINITE[str(item)]} is not a JSON number"
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                return "mapping keys must be text"
+            stack.extend(reversed(item.values()))
+        else:
+            return f"a {type(item).__name__} is not a JSON value (quote it to send it as text)"
+    return None
+
+
+def param_problem(key: Any, value: Any) -> str | None:
+    """Why `params` may not hold this field, or None; the text starts with `params`.
+
+    The one rule for body fields given by the config file, a conversation file or a batch line.
+    """
+    if not isinstance(key, str):
+        return f"params: keys must be text, got {key!r}"
+    if key in RESERVED_PARAMS:
+        return f"params cannot set {key!r}: {RESERVED_PARAMS[key]}"
+    problem = json_problem(value)
+    return f"params.{key}: {problem}" if problem else None
+
+
+def params_problem(params: Mapping[Any, Any]) -> str | None:
+    """The first problem of a whole `params` mapping, or None."""
+    for key, value in params.items():
+        problem = param_problem(key, value)
+        if problem:
+            return problem
+    return None
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """`-p KEY=VALUE` pairs as body fields; VALUE is JSON when it parses, else a string."""
+    body: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"-p expects KEY=VALUE, got {item!r}")
+        if key in RESERVED_PARAMS:
+            raise UsageError(f"-p cannot set {key!r}: {RESERVED_PARAMS[key]}")
+        body[key] = _value(item, value)
+    return body
+
+
+def _value(item: str, text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    except RecursionError:
+        raise UsageError(f"-p {item[:40]!r}…: the value is nested too deeply") from None
+    problem = json_problem(value)  # json reads NaN, Infinity and 1e999 as numbers
+    if problem:
+        raise UsageError(f"-p {item!r}: {problem}")
+    return value

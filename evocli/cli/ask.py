@@ -1,0 +1,54 @@
+"""`evocli ask`: one question from the arguments and/or piped stdin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from evocli import messages
+from evocli.cli import options as o
+from evocli.cli.call import read_stdin, run_call
+from evocli.errors import UsageError
+
+
+def ask(
+    ctx: typer.Context,
+    prompt: Annotated[
+        list[str] | None,
+        typer.Argument(help="The prompt; a lone - reads it from stdin.", show_default=False),
+    ] = None,
+    system: Annotated[
+        str | None,
+        typer.Option("-s", "--system", help="A system message to put first.", rich_help_panel=o.CALL),
+    ] = None,
+    no_stdin: o.NoStdinOpt = False,
+    model: o.ModelOpt = None,
+    temperature: o.TemperatureOpt = None,
+    max_tokens: o.MaxTokensOpt = None,
+    param: o.ParamOpt = None,
+    output: o.OutputOpt = "text",
+    stream: o.StreamOpt = None,
+    show_usage: o.ShowUsageOpt = False,
+    dry_run: o.DryRunOpt = False,
+    tag: o.TagOpt = None,
+    quiet: o.QuietOpt = False,
+    no_ledger: o.NoLedgerOpt = False,
+    timeout: o.TimeoutOpt = None,
+    connect_timeout: o.ConnectTimeoutOpt = None,
+    retries: o.RetriesOpt = None,
+    retry_max_time: o.RetryMaxTimeOpt = None,
+    debug: o.DebugOpt = False,
+) -> None:
+    """Ask one question; piped stdin comes first, then a blank line, then the arguments.
+
+    Example: git log -5 | evocli ask "Summarize these commits"
+    """
+    opts = o.CallOptions.from_params(ctx.params, own=("prompt", "system", "no_stdin"))
+    args = list(prompt or [])
+    from_stdin_only = args == ["-"]
+    if from_stdin_only and no_stdin:
+        raise UsageError("a lone - reads the prompt from stdin, which --no-stdin forbids")
+    stdin_text = None if no_stdin else read_stdin(force=from_stdin_only)
+    text = messages.compose_prompt([] if from_stdin_only else args, stdin_text)
+    run_call(opts, messages.ask_messages(text, system), "ask", ctx.obj)

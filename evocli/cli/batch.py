@@ -1,0 +1,77 @@
+"""`evocli batch`: many prompts from JSON Lines, sent concurrently, results in input order."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from evocli.cli import options as o
+from evocli.cli.call import is_terminal, load_settings
+from evocli.errors import UsageError
+
+
+def _write_progress(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def batch(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="JSON Lines of prompts; - reads stdin.", show_default=False)],
+    concurrency: Annotated[
+        int, typer.Option("-c", "--concurrency", min=1, max=256, help="Requests in flight.")
+    ] = 4,
+    out: Annotated[
+        str | None,
+        typer.Option("--out", metavar="FILE", help="Write the results to FILE instead of stdout."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="With --out: skip the ids FILE already holds as ok.")
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", metavar="I/N", help="Only the lines whose number modulo N is I-1."),
+    ] = None,
+    system: Annotated[
+        str | None,
+        typer.Option("-s", "--system", help="Default system message.", rich_help_panel=o.CALL),
+    ] = None,
+    model: o.ModelOpt = None,
+    temperature: o.TemperatureOpt = None,
+    max_tokens: o.MaxTokensOpt = None,
+    param: o.ParamOpt = None,
+    tag: o.TagOpt = None,
+    quiet: o.QuietOpt = False,
+    no_ledger: o.NoLedgerOpt = False,
+    timeout: o.TimeoutOpt = None,
+    connect_timeout: o.ConnectTimeoutOpt = None,
+    retries: o.RetriesOpt = None,
+    retry_max_time: o.RetryMaxTimeOpt = None,
+    debug: o.DebugOpt = False,
+) -> None:
+    """Run many prompts from JSON Lines, concurrently; results come out in input order.
+
+    Each line is a JSON string (a prompt) or an object with any of id, prompt, system,
+    messages, model, params, vars. The options are the defaults for every line.
+
+    Example: evocli batch tickets.jsonl --concurrency 8 --out results.jsonl --resume
+    """
+    opts = o.CallOptions.from_params(
+        ctx.params, own=("file", "concurrency", "out", "resume", "shard", "system")
+    )
+    from evocli import batch as lines
+    from evocli import batchrun
+
+    if resume and out is None:
+        raise UsageError("--resume needs --out FILE (the results to resume from)")
+    if out is not None and batchrun.same_file(out, file):
+        raise UsageError("--out must not be the input file")
+    plan = batchrun.Plan(
+        file, out, resume, lines.parse_shard(shard) if shard else None, concurrency, system, opts.tag
+    )
+    settings = load_settings(opts)
+    stdin = sys.stdin.buffer if sys.stdin is not None else None
+    progress = _write_progress if not opts.quiet and is_terminal(sys.stderr) else None
+    batchrun.run(plan, settings, ctx.obj, stdin, progress)

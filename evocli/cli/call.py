@@ -1,0 +1,111 @@
+"""The process's side of a call: stdin, terminals, settings, and one call sent, recorded and shown."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from evocli import client, config, messages
+from evocli.cli.options import CallOptions
+from evocli.errors import EvocliError, ExitCode, InputError
+from evocli.output import Console, Renderer
+from evocli.redact import add_secret
+
+
+def is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def read_stdin(force: bool = False) -> str | None:
+    """Piped stdin as text, or None when stdin is a terminal (unless forced) or absent."""
+    stream = sys.stdin
+    if stream is None:
+        return None
+    try:
+        if not force and stream.isatty():
+            return None
+        data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode()
+    except (OSError, ValueError):
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"stdin is not valid UTF-8 text (byte {exc.start})") from None
+
+
+def load_settings(
+    opts: CallOptions, conversation: config.Overrides | None = None, *, need_key: bool = True
+) -> config.Settings:
+    """Resolve the settings of a call once, from flags, environment and config file."""
+    flags = opts.overrides()
+    env = dict(os.environ)
+    settings = config.resolve(flags, env, config.load_config_file(env), conversation, need_key=need_key)
+    add_secret(settings.api_key)
+    return settings
+
+
+def ledger_dir() -> Path:
+    """Where the ledger is, resolved like every setting; reading it needs no key."""
+    env = dict(os.environ)
+    # need_key=False: api_key_command (which may prompt for a passphrase) is not run.
+    return config.resolve(config.Overrides(), env, config.load_config_file(env), need_key=False).ledger_dir
+
+
+def run_call(
+    opts: CallOptions,
+    msgs: list[messages.Message],
+    command: str,
+    out: Console,
+    conversation: config.Overrides | None = None,
+) -> client.Completion | None:
+    """Resolve settings, send the messages, record the call and render the answer.
+
+    Returns the completion (None for --dry-run) so a command can do more with it.
+    """
+    mode = opts.mode
+    stream = mode.stream(opts.stream, is_terminal(sys.stdout))
+    settings = load_settings(opts, conversation, need_key=not opts.dry_run)
+    request = client.build_request(settings, msgs, stream=stream)
+    if opts.dry_run:
+        doc = client.describe_request(request, settings.api_key, settings.key_source)
+        out.answer((json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
+        return None
+
+    from evocli import ledger, transport
+
+    renderer = Renderer(out, mode, opts.show_usage)
+    recorder = ledger.Recorder(
+        enabled=settings.ledger, ledger_dir=settings.ledger_dir, command=command, model=settings.model,
+        stream=stream, tag=opts.tag, warn=out.warn,
+    )
+    link = transport.Link(notify=out.notice)
+    try:
+        if stream:
+            completion, reply = transport.stream(settings, request, renderer.delta, link)
+        else:
+            completion, reply = transport.complete(settings, request, link)
+    except EvocliError as err:
+        recorder.record(exit_code=int(err.code), status=err.http_status, attempts=err.attempts)
+        renderer.cut()
+        raise
+    except KeyboardInterrupt:
+        recorder.record(exit_code=int(ExitCode.INTERRUPTED), status=200 if renderer.started else None)
+        with suppress(OSError):
+            renderer.cut()
+        raise
+    except BrokenPipeError:
+        # The reader went away (`| head -1`): the user's choice, not a failed call.
+        recorder.record(exit_code=int(ExitCode.OK), status=200, ok=True)
+        raise
+    recorder.record(exit_code=0, status=reply.status, attempts=reply.attempts, completion=completion)
+    if not stream:
+        renderer.delta(completion.content)
+    renderer.end(completion)
+    return completion

@@ -1,0 +1,92 @@
+"""`evocli chat-file`: a YAML conversation, sent and optionally continued in the file."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Annotated
+
+import typer
+
+from evocli.cli import options as o
+from evocli.cli.call import read_stdin, run_call
+from evocli.errors import UsageError
+from evocli.output import Console
+
+VarOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--var",
+        metavar="NAME=VALUE",
+        help="A value for {{ NAME }} in the file; wins over its vars: (repeatable).",
+        rich_help_panel=o.CALL,
+    ),
+]
+AppendOpt = Annotated[
+    bool,
+    typer.Option(
+        "--append",
+        help="After a successful reply, append the new turns (piped stdin, the answer) to FILE.",
+        rich_help_panel=o.CALL,
+    ),
+]
+
+
+def chat_file(
+    ctx: typer.Context,
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE", help="A YAML conversation; - reads it from stdin.", show_default=False
+        ),
+    ],
+    var: VarOpt = None,
+    append: AppendOpt = False,
+    no_stdin: o.NoStdinOpt = False,
+    model: o.ModelOpt = None,
+    temperature: o.TemperatureOpt = None,
+    max_tokens: o.MaxTokensOpt = None,
+    param: o.ParamOpt = None,
+    output: o.OutputOpt = "text",
+    stream: o.StreamOpt = None,
+    show_usage: o.ShowUsageOpt = False,
+    dry_run: o.DryRunOpt = False,
+    tag: o.TagOpt = None,
+    quiet: o.QuietOpt = False,
+    no_ledger: o.NoLedgerOpt = False,
+    timeout: o.TimeoutOpt = None,
+    connect_timeout: o.ConnectTimeoutOpt = None,
+    retries: o.RetriesOpt = None,
+    retry_max_time: o.RetryMaxTimeOpt = None,
+    debug: o.DebugOpt = False,
+) -> None:
+    """Send a YAML conversation; piped stdin fills {{ stdin }} or becomes the last user turn.
+
+    Example: git diff | evocli chat-file review.yaml
+    """
+    opts = o.CallOptions.from_params(ctx.params, own=("file", "var", "append", "no_stdin"))
+    if file == "-" and append:
+        raise UsageError("--append needs a FILE to write to, not - (stdin)")
+    if file == "-" and no_stdin:
+        raise UsageError("FILE - reads the conversation from stdin, which --no-stdin forbids")
+    from evocli import conversation, convstore
+
+    out: Console = ctx.obj
+    variables = conversation.parse_vars(var or [])
+    # Read stdin before taking the lock: a slow producer must not hold up other runs.
+    piped = None if no_stdin or file == "-" else read_stdin()
+    # --dry-run sends nothing, so it saves nothing either: FILE is left alone, unlocked.
+    saving = append and not dry_run
+
+    def waiting() -> None:
+        out.notice(f"waiting for another evocli appending to {file}")
+
+    with convstore.locked(file, waiting) if saving else nullcontext(file) as path:
+        text = (read_stdin(force=True) or "") if file == "-" else convstore.read_text(path, file)
+        conv = conversation.parse(text, "<stdin>" if file == "-" else file)
+        prepared = conversation.prepare(conv, variables, piped)
+        reply = run_call(opts, prepared.messages, "chat-file", out, conv.overrides())
+        if saving and reply is not None:
+            turns = [*prepared.new_turns, conversation.turn("assistant", reply.content)]
+            if not convstore.save_turns(path, file, turns):
+                out.warn(f"{file}: its layout does not allow appending in place; "
+                         "rewrote it without its comments and formatting")

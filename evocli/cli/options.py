@@ -1,0 +1,194 @@
+"""The options shared by the commands, declared once, and CallOptions that gathers them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+from evocli import config
+from evocli.body import parse_params
+from evocli.errors import UsageError
+from evocli.output import MODES, OutputMode
+
+if TYPE_CHECKING:
+    OutputName = str
+else:  # one of the output modes' names: Typer checks it and TAB completes it
+    OutputName = Literal[tuple(MODES)]
+
+
+CALL = "Call options"
+OUT = "Output options"
+NET = "Network options"
+
+ModelOpt = Annotated[
+    str | None, typer.Option("-m", "--model", help="Model id (default gpt-5.2).", rich_help_panel=CALL)
+]
+TemperatureOpt = Annotated[
+    float | None,
+    typer.Option("-t", "--temperature", help="Sampling temperature, 0 to 2.", rich_help_panel=CALL),
+]
+MaxTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-tokens",
+        min=1,
+        help="Upper bound on generated tokens (sent as max_completion_tokens).",
+        rich_help_panel=CALL,
+    ),
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "-p",
+        "--param",
+        metavar="KEY=VALUE",
+        help="Any body field; VALUE is parsed as JSON when it parses (repeatable).",
+        rich_help_panel=CALL,
+    ),
+]
+NoStdinOpt = Annotated[bool, typer.Option("--no-stdin", help="Never read stdin.", rich_help_panel=CALL)]
+OutputOpt = Annotated[
+    OutputName,
+    typer.Option(
+        "-o",
+        "--output",
+        case_sensitive=False,
+        help="; ".join(f"{mode.name}: {mode.help}" for mode in MODES.values()) + ".",
+        rich_help_panel=OUT,
+    ),
+]
+StreamOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--stream/--no-stream",
+        help="Stream the answer as it arrives [default: when stdout is a terminal and -o text].",
+        show_default=False,
+        rich_help_panel=OUT,
+    ),
+]
+ShowUsageOpt = Annotated[
+    bool, typer.Option("-u", "--show-usage", help="Print a usage line on stderr.", rich_help_panel=OUT)
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="Print the request (key redacted) and exit; no network.", rich_help_panel=OUT
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("-q", "--quiet", help="No retry notices or warnings on stderr.", rich_help_panel=OUT)
+]
+DebugOpt = Annotated[
+    bool,
+    typer.Option(
+        "--debug", envvar="EVOCLI_DEBUG", help="Show details of unexpected failures.", rich_help_panel=OUT
+    ),
+]
+TagOpt = Annotated[
+    str | None,
+    typer.Option("--tag", help="A label stored with the call in the usage ledger.", rich_help_panel=OUT),
+]
+NoLedgerOpt = Annotated[
+    bool,
+    typer.Option("--no-ledger", help="Do not record this call in the usage ledger.", rich_help_panel=OUT),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout", metavar="S", help="Idle read timeout in seconds [default: 600].", rich_help_panel=NET
+    ),
+]
+ConnectTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--connect-timeout",
+        metavar="S",
+        help="Connect timeout in seconds [default: 10].",
+        rich_help_panel=NET,
+    ),
+]
+RetriesOpt = Annotated[
+    int | None,
+    typer.Option("--retries", min=0, metavar="N", help="Retries [default: 2].", rich_help_panel=NET),
+]
+RetryMaxTimeOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--retry-max-time",
+        metavar="S",
+        help="The whole retry window in seconds [default: 120].",
+        rich_help_panel=NET,
+    ),
+]
+
+
+@dataclass
+class CallOptions:
+    """The shared options of one command invocation, as given (None = not given)."""
+
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    param: list[str] = field(default_factory=list)
+    output: str = "text"
+    stream: bool | None = None
+    show_usage: bool = False
+    dry_run: bool = False
+    quiet: bool = False
+    tag: str | None = None
+    no_ledger: bool = False
+    timeout: float | None = None
+    connect_timeout: float | None = None
+    retries: int | None = None
+    retry_max_time: float | None = None
+    debug: bool = False
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], own: Iterable[str] = ()) -> CallOptions:
+        """Gather a command's parameters (its click context's `params`).
+
+        Every parameter must be either a shared option or one the command names as its `own`:
+        a misspelt name fails here, in every test of the command, instead of being dropped.
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = set(params) - names - set(own)
+        if unknown:
+            raise TypeError(f"parameters that are neither shared options nor the command's own: {unknown}")
+        given = {k: v for k, v in params.items() if k in names and v is not None}
+        if "param" in given:
+            given["param"] = list(given["param"])
+        return cls(**given)
+
+    @property
+    def mode(self) -> OutputMode:
+        return MODES[self.output]
+
+    def overrides(self) -> config.Overrides:
+        """These flags as the top settings layer."""
+        for name in ("timeout", "connect_timeout", "retry_max_time"):
+            value = getattr(self, name)
+            problem = None if value is None else config.seconds_problem(value)
+            if problem:
+                flag = "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} must be a positive number of seconds" if "positive" in problem
+                                 else f"{flag} must be {problem}")
+        if self.temperature is not None and not math.isfinite(self.temperature):
+            raise UsageError(f"-t/--temperature must be a finite number, got {self.temperature}")
+        body = parse_params(self.param)
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            body["max_completion_tokens"] = self.max_tokens
+        return config.Overrides(
+            model=self.model,
+            params=body,
+            timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            retries=self.retries,
+            retry_max_time=self.retry_max_time,
+            ledger=False if self.no_ledger else None,
+        )

@@ -1,0 +1,72 @@
+"""A conversation file on disk: read it, hold its lock for a run, save new turns into it atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+
+from evocli.errors import EvocliError, InputError, NoInputError
+from evocli.messages import Message
+
+
+def read_text(path: str, shown: str) -> str:
+    """A file's text as UTF-8; a missing or unreadable file is exit 66, bad UTF-8 exit 65."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise unreadable(shown, exc) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{shown}: not valid UTF-8 text (byte {exc.start})") from None
+
+
+def unreadable(shown: str, exc: OSError) -> NoInputError:
+    reason = "it is a folder" if isinstance(exc, IsADirectoryError) else (exc.strerror or str(exc))
+    return NoInputError(f"cannot read {shown}: {reason}")
+
+
+@contextmanager
+def locked(file: str, on_wait: Callable[[], None]) -> Iterator[str]:
+    """Hold FILE's lock for the whole run, so a concurrent save continues after this one.
+
+    Yields the real path (symlinks resolved). A file that could not be saved later is refused
+    now, before any request is sent.
+    """
+    from evocli import safefile
+
+    with ExitStack() as stack:
+        try:
+            real = stack.enter_context(safefile.locked(file, on_wait=on_wait))
+        except OSError as exc:
+            raise unreadable(file, exc) from None
+        try:
+            safefile.check_writable(real)
+        except PermissionError as exc:
+            raise NoInputError(f"cannot append to {file}: {exc.strerror}") from None
+        yield real
+
+
+def save_turns(path: str, shown: str, turns: Sequence[Message]) -> bool:
+    """Append the turns to the file as it is now, atomically; False when its layout did not
+    allow appending in place and the file was rewritten without its comments.
+
+    The file is read again first: only evocli honours the lock, and edits saved meanwhile by
+    hand must not be lost.
+    """
+    from evocli import safefile, yamlappend
+
+    current = read_text(path, shown)
+    try:
+        text, kept = yamlappend.append_turns(current, shown, turns)
+    except EvocliError as err:
+        err.hint = f"the answer above was not saved to {shown}"
+        raise
+    try:
+        safefile.replace(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise NoInputError(
+            f"cannot save the answer to {shown}: {exc.strerror or exc}", hint=f"{shown} was left as it was"
+        ) from None
+    return kept
