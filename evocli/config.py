@@ -58,7 +58,8 @@ KEYS: tuple[Key, ...] = (
     Key("retry_max_time", "seconds", "the whole retry window in seconds", 120.0, flag="--retry-max-time"),
     Key("ledger", "bool", "record calls in the usage ledger", True, env="EVOCLI_NO_LEDGER",
         flag="--no-ledger"),
-    Key("ledger_dir", "path", "the usage ledger's folder", "$XDG_STATE_HOME/evocli/usage",
+    Key("ledger_dir", "path", "the usage ledger's folder (`$XDG_STATE_HOME` is `~/.local/state` when unset)",
+        "$XDG_STATE_HOME/evocli/usage",
         env="EVOCLI_LEDGER_DIR"),
 )
 KEY_BY_NAME = {key.name: key for key in KEYS}
