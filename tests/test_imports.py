@@ -13,8 +13,10 @@ def test_importing_cli_loads_neither_requests_nor_yaml() -> None:
     """Nor the modules of single commands: each command imports its own when it runs."""
     code = (
         "import sys, evocli.cli\n"
-        "heavy = sorted(m for m in ('requests', 'yaml', 'urllib3', 'evocli.batch', 'evocli.conversation',\n"
-        "                           'evocli.safefile', 'evocli.transport', 'evocli.sse') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('requests', 'yaml', 'urllib3', 'evocli.batch', 'evocli.batchrun',\n"
+        "                           'evocli.conversation', 'evocli.convstore', 'evocli.yamlappend',\n"
+        "                           'evocli.safefile', 'evocli.transport', 'evocli.sse', 'evocli.ledger',\n"
+        "                           'evocli.credits', 'evocli.report') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run(
