@@ -266,10 +266,10 @@ def read_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, str | None]]:
 
 
 class Progress:
-    """A single progress line on a terminal's stderr: done, failed, rate, ETA."""
+    """The run's progress, for the status line: done, failed, rate, ETA."""
 
-    def __init__(self, write: Callable[[str], None], total: int | None) -> None:
-        self.write = write
+    def __init__(self, show: Callable[[str], None], total: int | None) -> None:
+        self.show = show
         self.total = total
         self.started = time.monotonic()
         self.last = 0.0
@@ -287,7 +287,4 @@ class Progress:
         text += f" done, {summary.failed} failed, {rate:.1f}/s"
         if self.total is not None and rate > 0:
             text += f", ETA {max(self.total - summary.done, 0) / rate:.0f} s"
-        self.write(f"\r\x1b[K{text}")
-
-    def clear(self) -> None:
-        self.write("\r\x1b[K")
+        self.show(text)

@@ -30,23 +30,18 @@ class Plan:
     tag: str | None = None
 
 
-def run(
-    plan: Plan,
-    settings: Settings,
-    console: Console,
-    stdin: IO[bytes] | None,
-    progress: Callable[[str], None] | None = None,
-) -> None:
+def run(plan: Plan, settings: Settings, console: Console, stdin: IO[bytes] | None) -> None:
     """Open the input and the result sink, then run the lines; failed lines make the exit code.
 
-    `progress` writes the progress line (a terminal's stderr), or is None for no progress line.
+    The progress is the console's status line (shown only on a terminal's stderr).
     """
     with ExitStack() as resources:
         source = _open_input(plan.file, stdin, resources)
         done_ids = _resume_ids(plan.out) if plan.resume and plan.out else set()
         sink = _result_sink(console, plan.out, resources, append=plan.resume)
-        total = count_lines(plan.file, plan.shard) if progress else None
-        meter = batch.Progress(progress, total) if progress else None
+        meter = None
+        if console.err_tty and not console.quiet:
+            meter = batch.Progress(console.status, count_lines(plan.file, plan.shard))
         _Lines(plan, settings, console, done_ids).run(source, sink, meter)
 
 
@@ -70,8 +65,7 @@ class _Lines:
         try:
             summary = runner.run(self.jobs(source))
         finally:
-            if meter is not None:
-                meter.clear()
+            self.console.status("")
         if summary.failed:
             note = f" ({self.skipped} already done)" if self.skipped else ""
             err = EvocliError(f"{summary.failed} of {summary.done} failed{note}")

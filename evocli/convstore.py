@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
+from evocli import signals
 from evocli.errors import EvocliError, InputError, NoInputError
 from evocli.messages import Message
 
@@ -57,14 +58,16 @@ def save_turns(path: str, shown: str, turns: Sequence[Message]) -> bool:
     """
     from evocli import safefile, yamlappend
 
-    current = read_text(path, shown)
     try:
-        text, kept = yamlappend.append_turns(current, shown, turns)
-    except EvocliError as err:
-        err.hint = f"the answer above was not saved to {shown}"
-        raise
+        text, kept = yamlappend.append_turns(read_text(path, shown), shown, turns)
+    except EvocliError as err:  # the file was changed meanwhile (bad YAML now), or cannot be read
+        raise NoInputError(
+            f"cannot save the answer to {shown}: {err.message}",
+            hint=f"the answer above was not saved to {shown}",
+        ) from None
     try:
-        safefile.replace(path, text.encode("utf-8"))
+        with signals.deferred():  # once replaced, the file is saved: a signal cannot undo that
+            safefile.replace(path, text.encode("utf-8"))
     except OSError as exc:
         raise NoInputError(
             f"cannot save the answer to {shown}: {exc.strerror or exc}", hint=f"{shown} was left as it was"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
-from evocli import version_line
+from evocli import signals, version_line
 from evocli.errors import ExitCode
 
 # Raised from the default 700: start-up creates tens of thousands of long-lived objects (modules,
@@ -43,7 +44,9 @@ def main() -> NoReturn:
     except SystemExit as exc:
         code = exc.code
     except KeyboardInterrupt:  # Ctrl-C while the app is still loading
+        signals.caught = signals.caught or signal.SIGINT
         code = int(ExitCode.INTERRUPTED)
+    signals.die_if_caught()
     fast_exit(code)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from evocli.client import TOKEN_FIELDS, Completion, usage_counts
@@ -22,15 +24,42 @@ _FINISH_WARNINGS = {
 
 @dataclass
 class Console:
-    """Where output goes: the answer (bytes) and the diagnostics (text)."""
+    """Where output goes: the answer (bytes) to stdout, the diagnostics (text) to stderr.
+
+    It owns the terminal's status line (a progress or waiting line on stderr): every other
+    write to that terminal clears it first and draws it again after, so no line mixes the two.
+    Writes come from several threads in a batch, so they are serialised.
+    """
 
     out: IO[bytes] | None  # None when the process was started with stdout closed
     err: IO[str]
     quiet: bool = False
+    out_tty: bool = False  # stdout is a terminal (the status line's terminal, as far as we know)
+    err_tty: bool = False
+    # While set, a failure to write the answer is kept (in `failed`) instead of raised, and later
+    # answers are dropped: a run that must still save its work (--append) raises it afterwards.
+    hold_failures: bool = False
+    failed: BaseException | None = None
+    _status: str = ""
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def answer(self, data: bytes) -> None:
+        with self._lock:
+            if self.failed is not None:
+                return
+            try:
+                self._write_out(data)
+            except (BrokenPipeError, OutputError) as exc:
+                if not self.hold_failures:
+                    raise
+                self.failed = exc
+
+    def _write_out(self, data: bytes) -> None:
         if self.out is None:
             raise OutputError("stdout is closed: there is nowhere to write the answer")
+        shared = self.out_tty and bool(self._status)
+        if shared:
+            self._draw("")
         try:
             self.out.write(data)
             self.out.flush()
@@ -38,23 +67,74 @@ class Console:
             raise  # the reader went away: a quiet end, handled by the CLI
         except OSError as exc:
             raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
+        if shared:
+            self._draw(self._status)
+
+    def raise_failure(self) -> None:
+        """Raise the answer's write failure that was held, if any."""
+        if self.failed is not None:
+            raise self.failed
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self.err.write(redact(f"evocli: warning: {message}") + "\n")
-            self.err.flush()
+            self._say(f"evocli: warning: {message}\n")
 
     def notice(self, message: str) -> None:
         if not self.quiet:
-            self.err.write(redact(f"evocli: {message}") + "\n")
-            self.err.flush()
+            self._say(f"evocli: {message}\n")
 
     def error(self, message: str, hint: str | None = None) -> None:
         text = f"evocli: error: {message}\n"
         if hint:
             text += f"hint: {hint}\n"
-        self.err.write(redact(text))
-        self.err.flush()
+        self._say(text)
+
+    def line(self, text: str) -> None:
+        """A line on stderr that is not a message (the usage line of -u)."""
+        self._say(text + "\n", masked=False)
+
+    def status(self, text: str) -> None:
+        """Show, replace or (with "") erase the status line; only on a terminal's stderr, and
+        not with -q."""
+        if self.quiet or not self.err_tty:
+            return
+        with self._lock:
+            if text or self._status:
+                self._draw(text)
+            self._status = text
+
+    def _say(self, text: str, masked: bool = True) -> None:
+        with self._lock:
+            status = self._status
+            if status:
+                text = "\r\x1b[K" + text
+            self._err_write(redact(text) if masked else text)
+            if status:
+                self._draw(status)
+
+    def _draw(self, text: str) -> None:
+        self._err_write(f"\r\x1b[K{redact(text)}")
+
+    def _err_write(self, text: str) -> None:
+        """Write to stderr; a stderr that cannot be written is dropped, so it never changes the
+        exit code (Python would exit 120 failing to flush it at the end)."""
+        try:
+            self.err.write(text)
+            self.err.flush()
+        except (OSError, ValueError):
+            silence(self.err)
+
+
+def silence(stream: IO[Any] | None) -> None:
+    """Point a stream's descriptor at /dev/null so that no later flush can fail again."""
+    if stream is None:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def json_line(data: Any) -> bytes:
@@ -218,8 +298,7 @@ class Renderer:
         if warning:
             self.console.warn(warning)
         if self.show_usage:
-            self.console.err.write(usage_line(completion.usage) + "\n")
-            self.console.err.flush()
+            self.console.line(usage_line(completion.usage))
 
     def cut(self) -> None:
         """The answer broke off: end partial text with a line break so the error starts clean."""

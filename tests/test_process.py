@@ -40,13 +40,13 @@ def test_each_chunk_reaches_stdout_as_it_arrives(server: FakeServer) -> None:
     assert got_first - server.requests[0].time < 1.2
 
 
-def test_ctrl_c_mid_stream_exits_130_keeping_the_text(server: FakeServer, isolated: Path) -> None:
+def test_ctrl_c_mid_stream_dies_by_sigint_keeping_the_text(server: FakeServer, isolated: Path) -> None:
     server.script(Reply(chunks=sse_stream(["partial answer", " never sent"]), chunk_delay=30))
     proc = spawn(server, "ask", "--stream", "x")
     assert read_some(proc) == b"partial answer"
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    assert proc.returncode == -signal.SIGINT
     assert rest == b"\n"
     assert b"Traceback" not in err
     assert err == b""
@@ -64,7 +64,7 @@ def test_ctrl_c_while_waiting_for_a_retry(server: FakeServer) -> None:
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
-    assert (proc.returncode, out) == (130, b"")
+    assert (proc.returncode, out) == (-signal.SIGINT, b"")
     assert err == b"evocli: HTTP 429, retrying in 20.0 s (attempt 2 of 3)\n"
 
 

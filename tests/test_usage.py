@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from evocli.cli import usage as cli_module
+from evocli.cli import base as cli_module
 from tests.conftest import run_evocli
 from tests.server import FakeServer
 from tests.test_ledger_read import SAMPLE, line

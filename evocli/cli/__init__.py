@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
+from evocli import signals
 from evocli.cli.base import EvocliTyper, new_app
-from evocli.errors import ExitCode
 
 # Command name -> the module that defines it (a function named like the module), in help order.
 COMMANDS = {
@@ -54,10 +54,11 @@ def main() -> None:
     time); its help, errors and exit codes are those of the whole app. TAB completion and
     everything else get the whole app.
     """
+    signals.install()
     argv = sys.argv[1:]
     completing = "_EVOCLI_COMPLETE" in os.environ
     names = [argv[0]] if argv and argv[0] in COMMANDS and not completing else None
     try:
         build_app(names)(argv, prog_name="evocli")
-    except KeyboardInterrupt:
-        sys.exit(int(ExitCode.INTERRUPTED))
+    except KeyboardInterrupt:  # outside a command: while parsing, or in completion
+        sys.exit(signals.exit_code())

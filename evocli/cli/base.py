@@ -20,9 +20,9 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.shell_completion import CompletionItem, add_completion_class
 from typer.core import TyperCommand, TyperGroup
 
-from evocli import version_line
+from evocli import signals, version_line
 from evocli.errors import EvocliError, ExitCode, OutputError
-from evocli.output import Console
+from evocli.output import Console, silence
 from evocli.redact import redact
 
 HELP = "A command-line client for the Evolink chat completions API, made for scripting."
@@ -35,7 +35,14 @@ def process_console(quiet: bool = False) -> Console:
     """
     out = getattr(sys.stdout, "buffer", None)
     err = sys.stderr if sys.stderr is not None else open(os.devnull, "w")  # noqa: SIM115
-    return Console(out=out, err=err, quiet=quiet)
+    return Console(out=out, err=err, quiet=quiet, out_tty=is_terminal(sys.stdout), err_tty=is_terminal(err))
+
+
+def is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _exit(code: int) -> NoReturn:
@@ -50,12 +57,13 @@ def handled(console: Console, debug: bool = False) -> Iterator[None]:
     except EvocliError as err:
         console.error(err.message, err.hint)
         if isinstance(err, OutputError):
-            silence_stdout()  # what could not be written must not fail again at exit
+            silence(sys.stdout)  # what could not be written must not fail again at exit
         _exit(int(err.code))
     except KeyboardInterrupt:
-        _exit(int(ExitCode.INTERRUPTED))
+        # The run's work may be complete already (a conversation saved): then it has succeeded.
+        _exit(int(ExitCode.OK) if signals.committed else signals.exit_code())
     except BrokenPipeError:
-        silence_stdout()
+        silence(sys.stdout)
         _exit(int(ExitCode.OK))
     except (typer.Exit, typer.Abort, SystemExit):
         raise
@@ -69,18 +77,6 @@ def handled(console: Console, debug: bool = False) -> Iterator[None]:
         _exit(int(ExitCode.INTERNAL))
 
 
-def silence_stdout() -> None:
-    """After a closed pipe, point stdout at /dev/null so the final flush cannot fail again."""
-    if sys.stdout is None:
-        return
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-
-
 def _debug_asked(ctx: _click.Context) -> bool:
     return bool(ctx.params.get("debug")) or os.environ.get("EVOCLI_DEBUG", "") not in ("", "0")
 
@@ -89,6 +85,7 @@ class EvocliCommand(TyperCommand):
     """Every evocli command: its body runs inside the one handler."""
 
     def invoke(self, ctx: _click.Context) -> Any:
+        signals.reset()
         ctx.obj = console = process_console(bool(ctx.params.get("quiet")))
         with handled(console, _debug_asked(ctx)):
             return super().invoke(ctx)
@@ -117,9 +114,21 @@ class EvocliGroup(TyperGroup):
             code = exc.exit_code
         except typer.Abort:
             code = int(ExitCode.INTERRUPTED)
+        except OSError as exc:  # help or a message that could not be written
+            code = _output_failure(exc)
         if not standalone_mode:
             return code
         sys.exit(code)
+
+
+def _output_failure(exc: OSError) -> int:
+    """Help that cannot be written: a closed pipe ends as Click ends it (1), quietly; anything
+    else (a full disk) is one line and exit 73, like an answer that cannot be written."""
+    silence(sys.stdout)
+    if isinstance(exc, BrokenPipeError):
+        return 1
+    process_console().error(f"cannot write to stdout: {exc.strerror or exc}")
+    return int(ExitCode.CANTCREAT)
 
 
 def _show_usage_error(exc: ClickException) -> None:

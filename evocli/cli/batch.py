@@ -8,13 +8,8 @@ from typing import Annotated
 import typer
 
 from evocli.cli import options as o
-from evocli.cli.call import is_terminal, load_settings
+from evocli.cli.call import load_settings
 from evocli.errors import UsageError
-
-
-def _write_progress(text: str) -> None:
-    sys.stderr.write(text)
-    sys.stderr.flush()
 
 
 def batch(
@@ -72,6 +67,4 @@ def batch(
         file, out, resume, lines.parse_shard(shard) if shard else None, concurrency, system, opts.tag
     )
     settings = load_settings(opts)
-    stdin = sys.stdin.buffer if sys.stdin is not None else None
-    progress = _write_progress if not opts.quiet and is_terminal(sys.stderr) else None
-    batchrun.run(plan, settings, ctx.obj, stdin, progress)
+    batchrun.run(plan, settings, ctx.obj, sys.stdin.buffer if sys.stdin is not None else None)

@@ -7,20 +7,13 @@ import os
 import sys
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
 
 from evocli import client, config, messages
+from evocli.cli.base import is_terminal
 from evocli.cli.options import CallOptions
 from evocli.errors import EvocliError, ExitCode, InputError
 from evocli.output import Console, Renderer
 from evocli.redact import add_secret
-
-
-def is_terminal(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def read_stdin(force: bool = False) -> str | None:

@@ -84,9 +84,11 @@ def chat_file(
         text = (read_stdin(force=True) or "") if file == "-" else convstore.read_text(path, file)
         conv = conversation.parse(text, "<stdin>" if file == "-" else file)
         prepared = conversation.prepare(conv, variables, piped)
+        out.hold_failures = saving  # the answer is saved whatever becomes of stdout
         reply = run_call(opts, prepared.messages, "chat-file", out, conv.overrides())
         if saving and reply is not None:
             turns = [*prepared.new_turns, conversation.turn("assistant", reply.content)]
             if not convstore.save_turns(path, file, turns):
                 out.warn(f"{file}: its layout does not allow appending in place; "
                          "rewrote it without its comments and formatting")
+        out.raise_failure()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from evocli.cli import options as o
-from evocli.cli.call import is_terminal, ledger_dir, load_settings
+from evocli.cli.call import ledger_dir, load_settings
 from evocli.errors import UsageError
 from evocli.ledger_read import GROUPINGS
 from evocli.output import Console
@@ -71,7 +70,7 @@ def usage(
     summary = ledger_read.report(ledger_dir(), by or "model", period, tag or ())
     if summary.corrupt:
         out.warn(f"skipped {summary.corrupt} corrupt ledger line{'s' if summary.corrupt > 1 else ''}")
-    fmt = "json" if as_json else "csv" if as_csv else "table" if is_terminal(sys.stdout) else "tsv"
+    fmt = "json" if as_json else "csv" if as_csv else "table" if out.out_tty else "tsv"
     out.answer(report.render(summary, fmt).encode())
 
 

@@ -1,0 +1,77 @@
+"""Ctrl-C and SIGTERM: clean up like any interruption, then die by the signal, so callers stop too.
+
+Both signals raise KeyboardInterrupt in the main thread, so every cleanup path (partial text
+ended, ledger record written, finished batch lines kept, temporary files removed) serves both.
+Once the run is over, the process ends by the signal itself (the default handler restored and
+the signal sent again): a calling shell loop or xargs sees a death by SIGINT or SIGTERM and stops,
+as it does for curl. Work that is already complete (a conversation saved) is never undone: a
+signal that arrives after it ends the run as a success.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+# The signal that interrupted this run, if one did; and whether the run's work was complete then.
+caught: int | None = None
+committed = False
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    global caught
+    if caught is None:
+        caught = signum
+    raise KeyboardInterrupt
+
+
+def reset() -> None:
+    """A run starts: nothing caught, nothing complete (commands may run many times in a test)."""
+    global caught, committed
+    caught, committed = None, False
+
+
+def install() -> None:
+    """Route SIGINT and SIGTERM through KeyboardInterrupt (main thread only, as Python requires)."""
+    for signum in HANDLED:
+        signal.signal(signum, _interrupt)
+
+
+def exit_code() -> int:
+    """The exit status a shell reports for the interruption: 130 for SIGINT, 143 for SIGTERM."""
+    return 128 + (caught or signal.SIGINT)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while work must complete whole (a file being replaced); once
+    it has, the run counts as done, and a signal that was held ends it as a success."""
+    global committed
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+    try:
+        yield
+        committed = True
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def die_if_caught() -> None:
+    """End the process by the signal that interrupted it (no return), unless none did or the
+    run's work was complete."""
+    if caught is None or committed:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    signal.signal(caught, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [caught])
+    os.kill(os.getpid(), caught)
