@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -51,15 +52,22 @@ def main() -> NoReturn:
 
 
 def print_version() -> int:
-    """Print the version line; a closed stdout ends with 1 and no message, as Click does."""
+    """Print the version line; a closed stdout ends with 1 and no message, as Click does, and a
+    stdout that cannot take it (a full disk) with 73 and one line, as for any output."""
     try:
         sys.stdout.write(version_line())
-    except BrokenPipeError:
-        # Click answers 1 and hushes the stream; pointing it at /dev/null does the same here.
+        sys.stdout.flush()
+    except OSError as exc:
+        # Pointing the stream at /dev/null keeps the final flush from failing again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-        return 1
+        if isinstance(exc, BrokenPipeError):
+            return 1
+        with contextlib.suppress(OSError):
+            sys.stderr.write(f"evocli: error: cannot write to stdout: {exc.strerror or exc}\n")
+            sys.stderr.flush()
+        return int(ExitCode.CANTCREAT)
     return 0
 
 

@@ -22,19 +22,21 @@ HANDLED = (signal.SIGINT, signal.SIGTERM)
 # The signal that interrupted this run, if one did; and whether the run's work was complete then.
 caught: int | None = None
 committed = False
+_deferring = False  # inside `deferred()`: a signal is only recorded
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     global caught
     if caught is None:
         caught = signum
-    raise KeyboardInterrupt
+    if not _deferring:
+        raise KeyboardInterrupt
 
 
 def reset() -> None:
     """A run starts: nothing caught, nothing complete (commands may run many times in a test)."""
-    global caught, committed
-    caught, committed = None, False
+    global caught, committed, _deferring
+    caught, committed, _deferring = None, False, False
 
 
 def install() -> None:
@@ -51,14 +53,20 @@ def exit_code() -> int:
 @contextmanager
 def deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back while work must complete whole (a file being replaced); once
-    it has, the run counts as done, and a signal that was held ends it as a success."""
-    global committed
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+    it has, the run counts as done, and a signal that came meanwhile ends it as a success.
+
+    The handler only records the signal here (it may be delivered to any thread, so masking it
+    would not do); it is acted on when the block ends.
+    """
+    global committed, _deferring
+    _deferring = True
     try:
         yield
         committed = True
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _deferring = False
+    if caught is not None:
+        raise KeyboardInterrupt
 
 
 def die_if_caught() -> None:
@@ -73,5 +81,4 @@ def die_if_caught() -> None:
         except (OSError, ValueError):
             pass
     signal.signal(caught, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [caught])
     os.kill(os.getpid(), caught)
