@@ -37,8 +37,15 @@ def run(plan: Plan, settings: Settings, console: Console, stdin: IO[bytes] | Non
     """
     with ExitStack() as resources:
         source = _open_input(plan.file, stdin, resources)
-        done_ids = _resume_ids(plan.out) if plan.resume and plan.out else set()
-        sink = _result_sink(console, plan.out, resources, append=plan.resume)
+        done_ids: set[str] = set()
+        sink: Callable[[dict[str, Any]], None] = console.answer_line
+        if plan.out is not None:
+            results = _Results(plan.out, resources)
+            if plan.resume:
+                done_ids = results.done_ids()
+            else:
+                results.truncate()
+            sink = results.write
         meter = None
         if console.err_tty and not console.quiet:
             meter = batch.Progress(console.status, count_lines(plan.file, plan.shard))
@@ -149,76 +156,90 @@ def id_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _resume_ids(out: str) -> set[str]:
-    """The ids FILE holds as done; other records are dropped from it, atomically.
+class _Results:
+    """The results file of a run (`--out`), held by this run alone: a second run that would
+    write into it at the same time (two shards, say) is refused, since each would rewrite what
+    the other wrote. Results are appended, one write per line."""
 
-    The file is read line by line (twice when it must be rewritten), so only the ids are
-    held in memory, never the results themselves.
-    """
-    done: set[str] = set()
-    dropped = 0
-    try:
-        with open(out, "rb") as fh:
-            for raw in fh:
+    def __init__(self, out: str, resources: ExitStack) -> None:
+        from evocli import safefile
+
+        self.out = out
+        try:
+            self.fd = safefile.claim(out)
+        except BlockingIOError:
+            raise OutputError(
+                f"{out} is being written by another evocli batch run",
+                hint="let that run finish, or give each run its own --out file",
+            ) from None
+        except OSError as exc:
+            raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+        resources.callback(lambda: os.close(self.fd))
+
+    def truncate(self) -> None:
+        if stat.S_ISREG(os.fstat(self.fd).st_mode):
+            os.ftruncate(self.fd, 0)
+
+    def done_ids(self) -> set[str]:
+        """The ids the file holds as done; other records are dropped from it, atomically.
+
+        The file is read line by line (twice when it must be rewritten), so only the ids are
+        held in memory, never the results themselves.
+        """
+        from evocli import safefile
+
+        done: set[str] = set()
+        dropped = 0
+        try:
+            for raw in self._lines():
                 key = _done_key(raw)
                 if key is None:
                     dropped += 1
                 else:
                     done.add(key)
-        if dropped:
-            from evocli import safefile
+            if dropped:
+                kept = (raw if raw.endswith(b"\n") else raw + b"\n" for raw in self._lines()
+                        if _done_key(raw) is not None)
+                fd = safefile.replace(self.out, kept, hold=True)
+                assert fd is not None
+                os.close(self.fd)
+                self.fd = fd
+        except OSError as exc:
+            raise OutputError(f"cannot resume from {self.out}: {exc.strerror or exc}") from None
+        return done
 
-            with open(out, "rb") as fh:
-                safefile.replace(out, (raw if raw.endswith(b"\n") else raw + b"\n"
-                                       for raw in fh if _done_key(raw) is not None))
-    except FileNotFoundError:
-        return set()
-    except OSError as exc:
-        raise OutputError(f"cannot resume from {out}: {exc.strerror or exc}") from None
-    return done
+    def _lines(self) -> Iterator[bytes]:
+        with open(os.dup(self.fd), "rb") as fh:
+            fh.seek(0)
+            yield from fh
+
+    def write(self, record: dict[str, Any]) -> None:
+        try:
+            os.write(self.fd, json_line(record))
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.out}: {exc.strerror or exc}") from None
 
 
 def _done_key(raw: bytes) -> str | None:
     """The id of a result line that succeeded, or None for any other line."""
     try:
         record = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(record, dict) and record.get("ok") is True and "id" in record:
         return id_key(record["id"])
     return None
 
 
-def _result_sink(
-    console: Console, out: str | None, resources: ExitStack, append: bool
-) -> Callable[[dict[str, Any]], None]:
-    """Where result lines go: stdout, or FILE with one O_APPEND write per line."""
-    if out is None:
-        return lambda record: console.answer(json_line(record))
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if append else os.O_TRUNC)
+def names_input(out: str, file: str, stdin: IO[bytes] | None) -> bool:
+    """Whether `--out` names the input itself, by any path or descriptor (`-` and /dev/stdin
+    included): writing it would destroy what is being read, or never end."""
     try:
-        fd = os.open(out, flags, 0o644)
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror}") from None
-    resources.callback(os.close, fd)
-
-    def write(record: dict[str, Any]) -> None:
-        try:
-            os.write(fd, json_line(record))
-        except OSError as exc:
-            raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
-
-    return write
-
-
-def same_file(a: str, b: str) -> bool:
-    """Whether two paths name one file (links and other spellings included)."""
-    if a == b:
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
+        target = os.stat(out)
+        source = os.fstat(stdin.fileno()) if file == "-" and stdin is not None else os.stat(file)
+    except (OSError, ValueError):
         return False
+    return (target.st_dev, target.st_ino) == (source.st_dev, source.st_ino)
 
 
 def count_lines(file: str, shard: tuple[int, int] | None) -> int | None:

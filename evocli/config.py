@@ -36,7 +36,7 @@ class Key:
     """
 
     name: str
-    kind: str  # string, url, url-or-null, mapping, seconds, count, bool, path
+    kind: str  # string, id, url, url-or-null, mapping, seconds, count, bool, path
     doc: str
     default: Any = None
     env: str | None = None
@@ -50,7 +50,7 @@ KEYS: tuple[Key, ...] = (
     Key("fallback_base_url", "url-or-null", "tried when the default base URL is down; null for none",
         DEFAULT_FALLBACK_URL),
     Key("credits_url", "url", "the credits endpoint", DEFAULT_CREDITS_URL, env="EVOLINK_CREDITS_URL"),
-    Key("model", "string", "the model", DEFAULT_MODEL, env="EVOCLI_MODEL", flag="-m"),
+    Key("model", "id", "the model", DEFAULT_MODEL, env="EVOCLI_MODEL", flag="-m"),
     Key("params", "mapping", "body fields sent with every call", {}, flag="-p"),
     Key("timeout", "seconds", "idle read timeout in seconds", 600.0, flag="--timeout"),
     Key("connect_timeout", "seconds", "connect timeout in seconds", 10.0, flag="--connect-timeout"),
@@ -192,8 +192,10 @@ def _kind(value: Any) -> str:
 
 
 def _check_value(kind: str, value: Any) -> str | None:
-    if kind in ("string", "path") and not isinstance(value, str):
+    if kind in ("string", "path", "id") and not isinstance(value, str):
         return f"expected a string, got {_kind(value)}"
+    if kind == "id" and not value.strip():
+        return "expected a model id, got an empty string"
     if kind in ("url", "url-or-null"):
         if value is None and kind == "url-or-null":
             return None

@@ -70,6 +70,10 @@ class Console:
         if shared:
             self._draw(self._status)
 
+    def answer_line(self, data: Any) -> None:
+        """One JSON document as a line of the answer (a batch result)."""
+        self.answer(json_line(data))
+
     def raise_failure(self) -> None:
         """Raise the answer's write failure that was held, if any."""
         if self.failed is not None:

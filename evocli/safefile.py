@@ -58,34 +58,72 @@ def check_writable(path: str) -> None:
         raise PermissionError(13, "its folder is not writable", folder)
 
 
-def replace(path: str, data: bytes | Iterable[bytes]) -> None:
+def replace(path: str, data: bytes | Iterable[bytes], *, hold: bool = False) -> int | None:
     """Write `data` (bytes, or pieces of it) to a temporary file beside `path`, fsync it, and
     rename it over `path`.
 
     Readers see the old file or the new one, never a part; the file's mode (and, where
     permitted, its owner) is kept. On any failure the temporary file is removed and `path` is
-    untouched.
+    untouched. With `hold`, the new file is locked (flock) before it takes the path's place, and
+    its descriptor, open for appending, is returned: no other writer can claim it in between.
     """
     before = os.stat(path)
     folder = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            if isinstance(data, bytes):
-                fh.write(data)
-            else:
-                fh.writelines(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), stat.S_IMODE(before.st_mode))
-            with suppress(OSError):
-                os.fchown(fh.fileno(), before.st_uid, before.st_gid)
-            os.fsync(fh.fileno())
+        for piece in [data] if isinstance(data, bytes) else data:
+            _write_all(fd, piece)
+        os.fchmod(fd, stat.S_IMODE(before.st_mode))
+        with suppress(OSError):
+            os.fchown(fd, before.st_uid, before.st_gid)
+        os.fsync(fd)
+        if hold:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
         os.replace(tmp, path)
     except BaseException:
         with suppress(OSError):
             os.unlink(tmp)
+        os.close(fd)
         raise
     _sync_folder(folder)
+    if hold:
+        return fd
+    os.close(fd)
+    return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def claim(path: str) -> int:
+    """Open `path` for appending (creating it) and lock it for this process alone.
+
+    Raises BlockingIOError when another process holds it. As in `locked`, a lock won on a file
+    that was replaced meanwhile is let go and the path opened again.
+    """
+    import fcntl
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = os.fstat(fd)
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            return fd
+        os.close(fd)
 
 
 def _sync_folder(folder: str) -> None:

@@ -347,8 +347,54 @@ def test_out_may_not_be_the_input_by_any_name(cli: Cli, echo_server: Any, tmp_pa
     for args in (["batch", str(src), "--out", str(src)], ["batch", str(tmp_path / "link.jsonl"), "--out", str(src)],
                  ["batch", str(src), "--out", str(tmp_path / "." / "in.jsonl")]):
         r = cli(args)
-        assert (r.exit_code, r.stdout, r.stderr) == (2, "", "evocli: error: --out must not be the input file\n")
+        assert (r.exit_code, r.stdout, r.stderr) == (2, "", REFUSED_OUT)
     assert src.read_text() == '"a"\n"b"\n'
+
+
+REFUSED_OUT = "evocli: error: --out must not be the input file\nhint: write the results to another file\n"
+
+
+def test_out_may_not_be_the_input_read_through_stdin(tmp_path: Path) -> None:
+    """`evocli batch - --out p.jsonl < p.jsonl` and `--out /dev/stdin`: the file is compared by
+    identity, whatever path or descriptor names it (it was emptied, or the run hung)."""
+    src = tmp_path / "p.jsonl"
+    src.write_text('"a"\n"b"\n')
+    env = child_env({"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": "http://127.0.0.1:9/v1"})
+    for out in (str(src), "/dev/stdin", "/proc/self/fd/0"):
+        with open(src, "rb") as stdin:
+            proc = subprocess.run([sys.executable, "-m", "evocli", "batch", "-", "--out", out], stdin=stdin,
+                                  capture_output=True, env=env, cwd=REPO, timeout=30)
+        assert (proc.returncode, proc.stdout, proc.stderr.decode()) == (2, b"", REFUSED_OUT)
+    pipe = subprocess.run(f"cat {src} | {sys.executable} -m evocli batch - --out /dev/stdin", shell=True,
+                          capture_output=True, env=env, cwd=REPO, timeout=30)
+    assert (pipe.returncode, pipe.stderr.decode()) == (2, REFUSED_OUT)
+    assert src.read_text() == '"a"\n"b"\n'
+
+
+def test_a_second_run_on_the_same_out_is_refused(tmp_path: Path) -> None:
+    """Two runs (two shards, say) writing one results file would lose results: the second is
+    refused while the first holds the file, and the first's results are all there."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(f"p{i}") + "\n" for i in range(20)))
+    out = tmp_path / "out.jsonl"
+    with FakeServer(default=echo(0.2)) as srv:
+        env = child_env({"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": srv.base_url})
+        args = [sys.executable, "-m", "evocli", "batch", str(src), "--out", str(out), "--resume", "-c", "2"]
+        first = subprocess.Popen([*args, "--shard", "1/2"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=env, cwd=REPO)
+        deadline = time.monotonic() + 20
+        while not srv.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second = subprocess.run([*args, "--shard", "2/2"], stdin=subprocess.DEVNULL, capture_output=True,
+                                env=env, cwd=REPO, timeout=60)
+        assert first.wait(timeout=60) == 0
+    assert (second.returncode, second.stdout) == (73, b"")
+    assert second.stderr.decode() == (
+        f"evocli: error: {out} is being written by another evocli batch run\n"
+        "hint: let that run finish, or give each run its own --out file\n"
+    )
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert ids == list(range(1, 21, 2))
 
 
 def test_bad_message_parts_are_line_errors_not_crashes(cli: Cli, echo_server: Any, tmp_path: Path) -> None:
@@ -416,7 +462,7 @@ def test_resume_that_cannot_rewrite_out_is_73(cli: Cli, echo_server: Any, tmp_pa
     out = tmp_path / "out.jsonl"
     out.write_text('{"id": 1, "ok": false, "exit_code": 75, "error": "busy"}\n')
 
-    def refuse(path: str, data: object) -> None:
+    def refuse(path: str, data: object, hold: bool = False) -> None:
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(safefile, "replace", refuse)

@@ -80,7 +80,7 @@ def test_ctrl_c_of_one_call_stops_xargs(tmp_path: Path) -> None:
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         assert len(children) == 2  # the two calls in flight
         os.kill(int(children[0]), signal.SIGINT)  # one call interrupted: xargs must not start more
-        out, err = proc.communicate(timeout=40)
+        _, err = proc.communicate(timeout=40)
         assert len(srv.requests) == 2
     assert proc.returncode == 125  # xargs: a command was killed by a signal
     assert b"Traceback" not in err

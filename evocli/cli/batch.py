@@ -61,10 +61,11 @@ def batch(
 
     if resume and out is None:
         raise UsageError("--resume needs --out FILE (the results to resume from)")
-    if out is not None and batchrun.same_file(out, file):
-        raise UsageError("--out must not be the input file")
+    stdin = sys.stdin.buffer if sys.stdin is not None else None
+    if out is not None and batchrun.names_input(out, file, stdin):
+        raise UsageError("--out must not be the input file", hint="write the results to another file")
     plan = batchrun.Plan(
         file, out, resume, lines.parse_shard(shard) if shard else None, concurrency, system, opts.tag
     )
     settings = load_settings(opts)
-    batchrun.run(plan, settings, ctx.obj, sys.stdin.buffer if sys.stdin is not None else None)
+    batchrun.run(plan, settings, ctx.obj, stdin)

@@ -176,6 +176,8 @@ class CallOptions:
                 flag = "--" + name.replace("_", "-")
                 raise UsageError(f"{flag} must be a positive number of seconds" if "positive" in problem
                                  else f"{flag} must be {problem}")
+        if self.model is not None and not self.model.strip():
+            raise UsageError("-m/--model must name a model, got an empty string")
         if self.temperature is not None and not math.isfinite(self.temperature):
             raise UsageError(f"-t/--temperature must be a finite number, got {self.temperature}")
         body = parse_params(self.param)

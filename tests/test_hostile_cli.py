@@ -1,0 +1,66 @@
+"""Hostile surroundings met at the command line: full or closed stdout and stderr, empty values."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KEY, REPO, child_env
+from tests.server import FakeServer
+
+FULL = "/dev/full"
+needs_dev_full = pytest.mark.skipif(not os.path.exists(FULL), reason="no /dev/full here")
+
+
+def run(args: list[str], *, stdout: str | None = None, stderr: str | None = None,
+        env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
+    """Run evocli with stdout and/or stderr sent to a path (such as /dev/full)."""
+    out = open(stdout, "wb") if stdout else subprocess.PIPE  # noqa: SIM115
+    err = open(stderr, "wb") if stderr else subprocess.PIPE  # noqa: SIM115
+    try:
+        proc = subprocess.run([sys.executable, "-m", "evocli", *args], stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=err, env=child_env(env), cwd=REPO, timeout=60)
+    finally:
+        for stream in (out, err):
+            if stream is not subprocess.PIPE:
+                stream.close()  # type: ignore[union-attr]
+    return proc.returncode, proc.stdout or b"", proc.stderr or b""
+
+
+@needs_dev_full
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["ask", "--help"], ["usage", "--help"]])
+def test_help_and_version_to_a_full_disk_are_73_in_one_line(args: list[str]) -> None:
+    code, _, err = run(args, stdout=FULL)
+    assert (code, err) == (73, b"evocli: error: cannot write to stdout: No space left on device\n")
+
+
+@needs_dev_full
+def test_an_unwritable_stderr_keeps_each_runs_own_exit_code(tmp_path: Path) -> None:
+    """Python exits 120 when it cannot flush stderr at the end; evocli's own code must win."""
+    assert run(["ask", "--no-stdin", "hi"], stderr=FULL)[0] == 78  # no key: an error on stderr
+    assert run(["ask", "--no-stdin", "   "], stderr=FULL, env={"EVOLINK_API_KEY": KEY})[0] == 65
+    assert run(["ask", "--bogus"], stderr=FULL)[0] == 2
+    with FakeServer() as srv:
+        env = {"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": srv.base_url,
+               "EVOCLI_LEDGER_DIR": str(tmp_path / "file")}
+        (tmp_path / "file").write_text("a file where the ledger folder should be")
+        code, out, _ = run(["ask", "--no-stdin", "hi"], stderr=FULL, env=env)  # a warning on stderr
+        assert (code, out) == (0, b"Hello from the test server.\n")
+
+
+def test_an_empty_model_is_refused_before_any_request(tmp_path: Path) -> None:
+    with FakeServer() as srv:
+        env = {"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": srv.base_url}
+        assert run(["ask", "-m", "", "--no-stdin", "hi"], env=env) == (
+            2, b"", b"evocli: error: -m/--model must name a model, got an empty string\n")
+        assert run(["ask", "-m", "  ", "--no-stdin", "hi"], env=env)[0] == 2
+        config = tmp_path / "config.yaml"
+        config.write_text("model: ''\n")
+        assert run(["ask", "--no-stdin", "hi"], env={**env, "EVOCLI_CONFIG": str(config)}) == (
+            78, b"", f"evocli: error: config file {config}: model: expected a model id, got an empty string\n"
+            .encode())
+        assert srv.requests == []
