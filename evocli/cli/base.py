@@ -149,6 +149,7 @@ class EvocliTyper(typer.Typer):
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(version_line())
+        sys.stdout.flush()  # a failure is reported now, by the group, not by Python at exit
         raise typer.Exit()
 
 

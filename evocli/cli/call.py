@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 from contextlib import suppress
 from pathlib import Path
 
@@ -51,6 +53,38 @@ def ledger_dir() -> Path:
     return config.resolve(config.Overrides(), env, config.load_config_file(env), need_key=False).ledger_dir
 
 
+class Waiting:
+    """`waiting for gpt-5.2… 7 s` on the status line while a call has shown nothing for a second,
+    updated each second; only on a terminal's stderr, and not with -q."""
+
+    def __init__(self, out: Console, model: str) -> None:
+        self.out, self.model = out, model
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+        if out.err_tty and not out.quiet:
+            self.thread = threading.Thread(target=self._run, name="evocli-waiting", daemon=True)
+
+    def __enter__(self) -> Waiting:
+        if self.thread is not None:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        while not self.done.wait(1.0):
+            self.out.status(f"waiting for {self.model}… {time.monotonic() - started:.0f} s")
+
+    def stop(self) -> None:
+        """Erase the line for good (the answer, or an error, comes next)."""
+        if self.thread is not None and not self.done.is_set():
+            self.done.set()
+            self.thread.join()
+            self.out.status("")
+
+
 def run_call(
     opts: CallOptions,
     msgs: list[messages.Message],
@@ -79,11 +113,18 @@ def run_call(
         stream=stream, tag=opts.tag, warn=out.warn,
     )
     link = transport.Link(notify=out.notice)
+    waiting = Waiting(out, settings.model)
+
+    def on_delta(text: str) -> None:
+        waiting.stop()  # before the first byte of the answer
+        renderer.delta(text)
+
     try:
-        if stream:
-            completion, reply = transport.stream(settings, request, renderer.delta, link)
-        else:
-            completion, reply = transport.complete(settings, request, link)
+        with waiting:
+            if stream:
+                completion, reply = transport.stream(settings, request, on_delta, link)
+            else:
+                completion, reply = transport.complete(settings, request, link)
     except EvocliError as err:
         recorder.record(exit_code=int(err.code), status=err.http_status, attempts=err.attempts)
         renderer.cut()
