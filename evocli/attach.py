@@ -350,6 +350,43 @@ def reference_problem(key: str, value: str) -> str | None:
     return None
 
 
+def reference_error(part: Mapping[Any, Any], kind: Callable[[Any], str]) -> tuple[Any, str] | None:
+    """What is wrong with a short-form part, and the key to point at; None when it is right.
+
+    Exactly one of text:, image:, file: with a text value; image: may add detail:. `kind`
+    describes a value of the wrong type ("a list")."""
+    keys = [k for k in REFERENCE_KEYS if k in part]
+    if len(keys) != 1:
+        what = "only one of" if keys else "one of"
+        return None, f"a part needs {what} text:, image:, file: (or type:)"
+    key = keys[0]
+    for extra in part:
+        if extra != key and not (key == "image" and extra == "detail"):
+            return extra, f"unknown key {extra!r} in a {key}: part"
+    value = part[key]
+    if not isinstance(value, str):
+        what = {"text": "text", "file": "a path"}.get(key, "a path or URL")
+        return key, f"{key}: must be {what}, got {kind(value)}"
+    problem = reference_problem(key, value) if key != "text" else None
+    if problem:
+        return key, problem
+    if "detail" in part and part["detail"] not in DETAILS:
+        return "detail", f"detail must be one of {', '.join(DETAILS)}"
+    return None
+
+
+def resolve_parts(content: Sequence[Mapping[str, Any]], sources: Sources) -> list[Part]:
+    """Each part as the API takes it (see resolve_reference); an error names `content[i]`."""
+    parts = []
+    for index, part in enumerate(content):
+        try:
+            parts.append(resolve_reference(part, sources))
+        except (InputError, NoInputError, UsageError) as err:
+            err.message = f"content[{index}]: {err.message}"
+            raise
+    return parts
+
+
 def resolve_reference(part: Mapping[str, Any], sources: Sources) -> Part:
     """A checked short-form part as the API takes it; a typed part is returned as it is.
 
