@@ -125,7 +125,11 @@ def load_all(given: Sequence[str], sources: Sources | None = None) -> list[Attac
 def _url(source: str, detail: str | None) -> Attachment:
     from urllib.parse import urlsplit
 
-    if not urlsplit(source).hostname or any(ch.isspace() for ch in source):
+    try:
+        host = urlsplit(source).hostname
+    except ValueError:  # a malformed [IPv6] host or port
+        host = None
+    if not host or any(ch.isspace() or ord(ch) < 32 for ch in source):
         raise InputError(f"cannot attach {source}: not a valid URL")
     return Attachment(source, None, "url", image_part(source, detail), 0)
 
@@ -180,15 +184,21 @@ def _known_size(stream: BinaryIO) -> int | None:
 
 
 def _chunks(stream: BinaryIO, limit: int, too_big: Callable[[int | None], InputError]) -> Iterator[bytes]:
-    """The stream's bytes after the head, chunk by chunk; never more than `limit` in all."""
+    """The stream's bytes after the head, chunk by chunk. A regular file over `limit` is refused
+    before it is read; any other stream is read to at most `limit` + 1 bytes in all (an endless
+    device or a huge pipe is never read whole)."""
     size = _known_size(stream)
     if size is not None and size > limit:
         raise too_big(size)
+    return _bounded(stream, limit, too_big)
+
+
+def _bounded(stream: BinaryIO, limit: int, too_big: Callable[[int | None], InputError]) -> Iterator[bytes]:
     read = _HEAD
-    while chunk := stream.read(_CHUNK):
+    while chunk := stream.read(min(_CHUNK, limit + 1 - read)):
         read += len(chunk)
         if read > limit:
-            raise too_big(size if size is not None and size > limit else None)
+            raise too_big(None)  # the size it would have had is unknown
         yield chunk
 
 
@@ -243,8 +253,10 @@ def _prepend(head: bytes, rest: Iterable[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def _decode_piece(decoder: codecs.IncrementalDecoder, chunk: bytes, before: int, shown: str,
-                  final: bool = False) -> str:
+def _decode_piece(
+    decoder: codecs.IncrementalDecoder, chunk: bytes, before: int, shown: str, final: bool = False
+) -> str:
+    """The text of one chunk; `before` counts the bytes of the earlier chunks, for the message."""
     pending = len(decoder.getstate()[0])
     try:
         piece = decoder.decode(chunk, final)
