@@ -374,7 +374,7 @@ def reference_error(part: Mapping[Any, Any], kind: Callable[[Any], str]) -> tupl
     key = keys[0]
     for extra in part:
         if extra != key and not (key == "image" and extra == "detail"):
-            return extra, f"unknown key {extra!r} in a {key}: part"
+            return extra, f"unknown key {extra!r} in {'an' if key == 'image' else 'a'} {key}: part"
     value = part[key]
     if not isinstance(value, str):
         what = {"text": "text", "file": "a path"}.get(key, "a path or URL")
