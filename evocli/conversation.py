@@ -290,7 +290,6 @@ def _check_part(part: Any, node: yaml.Node | None, label: str, name: str, refere
         raise InputError(f"{where}: {label}: {problem}")
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Placeholders and stdin.
 
