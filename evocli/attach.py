@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import itertools
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO, Literal
@@ -240,17 +241,11 @@ def _decode(stream: BinaryIO, head: bytes, shown: str) -> tuple[str, int]:
     decoder = codecs.getincrementaldecoder("utf-8")()
     pieces: list[str] = []
     size = 0
-    for chunk in _prepend(head, _chunks(stream, BODY_LIMIT, too_big)):
+    for chunk in itertools.chain([head], _chunks(stream, BODY_LIMIT, too_big)):
         pieces.append(_decode_piece(decoder, chunk, size, shown))
         size += len(chunk)
     pieces.append(_decode_piece(decoder, b"", size, shown, final=True))
     return "".join(pieces), size
-
-
-def _prepend(head: bytes, rest: Iterable[bytes]) -> Iterator[bytes]:
-    if head:
-        yield head
-    yield from rest
 
 
 def _decode_piece(
