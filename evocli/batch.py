@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evocli import attach, conversation
+from evocli import attach, conversation, payload
 from evocli.client import json_problem
 from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.messages import Message
@@ -135,7 +135,10 @@ def _messages(value: Mapping[str, Any], default_system: str | None, sources: att
     messages = _filled(messages, value.get("vars"))
     if given_files:
         # Read after the placeholders are filled: a file's text is data, never expanded.
-        messages[-1] = attach.add_parts(messages[-1], [_attachment(s, sources) for s in given_files])
+        loaded = [_attachment(s, sources) for s in given_files]
+        messages[-1] = attach.add_parts(messages[-1], loaded)
+        # The messages alone already over the limit: refused here, where the files are known.
+        attach.check_request_size(payload.encoded_size(messages), loaded)
     return messages
 
 

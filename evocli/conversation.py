@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evocli import attach, config, yamlsafe
+from evocli import attach, config, references, yamlsafe
 from evocli.client import json_problem as _json_problem
 from evocli.errors import EvocliError, InputError, UsageError
 from evocli.messages import Message
@@ -46,10 +46,11 @@ class Conversation:
 
 @dataclass(frozen=True)
 class Prepared:
-    """What to send, and the turn piped stdin added (to append after a successful reply)."""
+    """What to send, the turn piped stdin added (to append after a reply), the files read."""
 
     messages: list[Message]
     new_turns: list[Message]
+    attachments: list[attach.Attachment] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,11 +200,11 @@ def _check_messages(items: list[Any], node: yaml.Node | None, name: str) -> list
     checked: list[Message] = []
     for index, item in enumerate(items):
         item_node = nodes[index] if index < len(nodes) else node
-        checked.append(_check_message(item, item_node, f"messages[{index}]", name, references=True))
+        checked.append(_check_message(item, item_node, f"messages[{index}]", name, short_forms=True))
     return checked
 
 
-def _check_message(item: Any, node: yaml.Node | None, label: str, name: str, references: bool) -> Message:
+def _check_message(item: Any, node: yaml.Node | None, label: str, name: str, short_forms: bool) -> Message:
     where = _line(name, node)
     if not isinstance(item, dict):
         raise InputError(f"{where}: {label}: expected a mapping with role and content, got {_kind(item)}")
@@ -243,7 +244,7 @@ def _check_message(item: Any, node: yaml.Node | None, label: str, name: str, ref
         parts = _items(content_node) if content_node is not None else []
         for index, part in enumerate(content):
             part_node = parts[index] if index < len(parts) else content_node
-            _check_part(part, part_node, f"{label}: content[{index}]", name, references)
+            _check_part(part, part_node, f"{label}: content[{index}]", name, short_forms)
     elif not isinstance(content, str):
         raise InputError(
             f"{at('content')}: {label}: content must be text or a list of parts, got {_kind(content)}",
@@ -257,19 +258,19 @@ def check_message(item: Any, label: str) -> Message:
 
     Only the API's own part forms are accepted: the short forms name files in a folder."""
     try:
-        return _check_message(item, None, label, "", references=False)
+        return _check_message(item, None, label, "", short_forms=False)
     except InputError as err:
         err.message = err.message.removeprefix(": ")
         raise
 
 
-def _check_part(part: Any, node: yaml.Node | None, label: str, name: str, references: bool) -> None:
+def _check_part(part: Any, node: yaml.Node | None, label: str, name: str, short_forms: bool) -> None:
     where = _line(name, node)
     if not isinstance(part, dict):
-        expected = "text:, image:, file: or type:" if references else "type"
+        expected = "text:, image:, file: or type:" if short_forms else "type"
         raise InputError(f"{where}: {label}: expected a mapping with {expected}, got {_kind(part)}")
-    if references and "type" not in part:
-        found = attach.reference_error(part, _kind)
+    if short_forms and "type" not in part:
+        found = references.reference_error(part, _kind)
         if found is not None:
             key, message = found
             pairs = _pairs(node) if node is not None else {}
@@ -400,8 +401,9 @@ def prepare(
     messages: list[Message] = []
     if conv.system is not None:
         messages.append({"role": "system", "content": fill(conv.system, values)})
+    loaded: list[attach.Attachment] = []
     messages.extend(
-        _resolved(filled(m, values), sources, f"{conv.name}: messages[{i}]")
+        _resolved(filled(m, values), sources, f"{conv.name}: messages[{i}]", loaded)
         for i, m in enumerate(conv.messages)
     )
     new_turns: list[Message] = []
@@ -413,19 +415,23 @@ def prepare(
             f"{conv.name}: the conversation has no messages",
             hint="add a messages: list, or pipe the user's turn on stdin",
         )
-    return Prepared(messages, new_turns)
+    return Prepared(messages, new_turns, loaded)
 
 
-def _resolved(message: Message, sources: attach.Sources, label: str) -> Message:
-    """The message with its short-form parts as API parts, its attachments read."""
+def _resolved(
+    message: Message, sources: attach.Sources, label: str, loaded: list[attach.Attachment]
+) -> Message:
+    """The message with its short-form parts as API parts; the attachments read go to `loaded`."""
     content = message.get("content")
-    if not isinstance(content, list) or not any(attach.is_reference(p) for p in content):
+    if not isinstance(content, list) or not any(references.is_reference(p) for p in content):
         return message
     try:
-        return {**message, "content": attach.resolve_parts(content, sources)}
+        parts, attachments = references.resolve_parts(content, sources)
     except EvocliError as err:
         err.message = f"{label}: {err.message}"
         raise
+    loaded.extend(attachments)
+    return {**message, "content": parts}
 
 
 def reference_turn(text: str, attachments: Sequence[attach.Attachment], folder: str) -> Message:
@@ -435,7 +441,7 @@ def reference_turn(text: str, attachments: Sequence[attach.Attachment], folder: 
     cannot be saved (an image from stdin) is a UsageError (2)."""
     if not attachments:
         return turn("user", text)
-    parts = [{"text": text}, *(attach.reference(a, folder) for a in attachments)]
+    parts = [{"text": text}, *(references.reference(a, folder) for a in attachments)]
     message: Message = {"role": "user"}
     if any(PLACEHOLDER.search(p["text"]) for p in parts if "text" in p):
         message["literal"] = True

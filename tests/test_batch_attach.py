@@ -98,6 +98,18 @@ def test_a_bad_attachment_is_the_lines_error(data: Path, line: dict[str, Any], k
     assert record["exit_code"] == (66 if kind is NoInputError else 65)
 
 
+def test_messages_over_50_mb_are_the_lines_error(data: Path) -> None:
+    for name in ("a.png", "b.png"):
+        with open(data / name, "wb") as fh:
+            fh.write(GIF)
+            fh.truncate(attach.IMAGE_LIMIT)  # 26,666,668 base64 characters each
+    job = parse({"prompt": "p", "attach": ["a.png", "b.png"]}, str(data))
+    assert job.error is not None and job.messages == []
+    assert (job.error.code, job.error.message) == (65, (
+        "line 3: the request would be 53,333,540 bytes, over the 50 MB limit (50,000,000 bytes); "
+        "attached: a.png, b.png"))
+
+
 def test_batch_run_sends_the_parts_and_keeps_going(
     cli: Any, api_env: FakeServer, tmp_path: Path, data: Path
 ) -> None:

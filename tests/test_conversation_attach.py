@@ -78,6 +78,12 @@ def test_parts_are_resolved_relative_to_the_file(tmp_path: Path) -> None:
         {"type": "image_url", "image_url": {"url": "https://example.com/b.png"}},
     ]}
     assert sent[1] == {"role": "assistant", "content": "The button overlaps the footer."}
+    loaded = prepare(c, {}, None).attachments
+    assert [(a.source, a.path, a.kind, a.size) for a in loaded] == [
+        ("shots/page.jpg", "conv/shots/page.jpg", "image", 10),
+        ("https://example.com/chart.png", None, "url", 0),
+        ("logs/run.log", "conv/logs/run.log", "text", 44),
+    ]
 
 
 def test_attachments_are_read_again_at_each_run(tmp_path: Path) -> None:
