@@ -1,5 +1,4 @@
-"""Large request bodies: their encoded size and bytes without whole-body copies, and dry-run
-shortening of base64 payloads."""
+"""Large request bodies: encoded size and bytes without whole-body copies; dry-run shortening."""
 
 from __future__ import annotations
 

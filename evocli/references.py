@@ -1,5 +1,4 @@
-"""Attachments as conversation files write them: `text:` / `image:` / `file:` parts, checked,
-resolved into API parts, and made from sent attachments (references, never data)."""
+"""The text:/image:/file: parts of conversation files: checked, resolved, made from attachments."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from evocli.attach import DETAILS, STDIN, Attachment, Part, Sources, is_url, load
-from evocli.errors import InputError, NoInputError, UsageError
+from evocli.errors import EvocliError, UsageError
 
 REFERENCE_KEYS = ("text", "image", "file")
 
@@ -65,7 +64,7 @@ def resolve_parts(
     for index, part in enumerate(content):
         try:
             resolved = resolve_reference(part, sources)
-        except (InputError, NoInputError, UsageError) as err:
+        except EvocliError as err:
             err.message = f"content[{index}]: {err.message}"
             raise
         if isinstance(resolved, Attachment):
