@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evocli import conversation
+from evocli import attach, conversation, payload
 from evocli.body import json_problem, params_problem
 from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.messages import Message
 
-LINE_KEYS = ("id", "prompt", "system", "messages", "model", "params", "vars")
+LINE_KEYS = ("id", "prompt", "system", "messages", "model", "params", "vars", "attach")
 
 
 @dataclass
@@ -43,10 +43,14 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def parse_line(index: int, line: str | None, default_system: str | None) -> Job | None:
+def parse_line(
+    index: int, line: str | None, default_system: str | None, sources: attach.Sources | None = None
+) -> Job | None:
     """One JSON Lines entry as a Job; None for a blank line. A bad line is a Job with an error.
 
-    `line` is None when the line's bytes are not UTF-8.
+    `line` is None when the line's bytes are not UTF-8. The files of `attach` are read now,
+    relative to `sources.base` (the batch file's folder; without `sources`, the current
+    folder); one that cannot be sent makes the line's error (65, or 66 when it cannot be read).
     """
     job = Job(index=index, id=index + 1)
     if line is None:
@@ -75,7 +79,7 @@ def parse_line(index: int, line: str | None, default_system: str | None) -> Job 
     if unknown:
         return _bad(job, f"unknown field {unknown[0]!r} (fields: {', '.join(LINE_KEYS)})")
     try:
-        job.messages = _messages(value, default_system)
+        job.messages = _messages(value, default_system, sources or attach.Sources())
         job.model = _optional_str(value, "model")
         if job.model is not None and not job.model.strip():
             raise InputError("model must not be empty")
@@ -88,11 +92,13 @@ def parse_line(index: int, line: str | None, default_system: str | None) -> Job 
         job.params = params
     except InputError as err:
         return _bad(job, err.message)
+    except EvocliError as err:  # an attachment that cannot be read: keep its exit code
+        return _bad(job, err.message, type(err))
     return job
 
 
-def _bad(job: Job, message: str) -> Job:
-    job.error = InputError(f"line {job.index + 1}: {message}")
+def _bad(job: Job, message: str, kind: type[EvocliError] = InputError) -> Job:
+    job.error = kind(f"line {job.index + 1}: {message}")
     return job
 
 
@@ -103,7 +109,7 @@ def _optional_str(value: Mapping[str, Any], key: str) -> str | None:
     return item
 
 
-def _messages(value: Mapping[str, Any], default_system: str | None) -> list[Message]:
+def _messages(value: Mapping[str, Any], default_system: str | None, sources: attach.Sources) -> list[Message]:
     prompt = _optional_str(value, "prompt")
     system = _optional_str(value, "system")
     system = default_system if system is None else system
@@ -119,7 +125,30 @@ def _messages(value: Mapping[str, Any], default_system: str | None) -> list[Mess
         raise InputError("needs a prompt or messages")
     if system is not None and messages[0].get("role") != "system":
         messages.insert(0, {"role": "system", "content": system})
-    variables = value.get("vars")
+    given_files = value.get("attach")
+    if given_files is not None and (
+        not isinstance(given_files, list) or not all(isinstance(s, str) for s in given_files)
+    ):
+        raise InputError("attach must be a list of paths or URLs")
+    if given_files and messages[-1].get("role") != "user":
+        raise InputError("attach needs a prompt, or messages that end with a user message")
+    messages = _filled(messages, value.get("vars"))
+    if given_files:
+        # Read after the placeholders are filled: a file's text is data, never expanded.
+        loaded = [_attachment(s, sources) for s in given_files]
+        messages[-1] = attach.add_parts(messages[-1], loaded)
+        # The messages alone already over the limit: refused here, where the files are known.
+        attach.check_request_size(payload.encoded_size(messages), loaded)
+    return messages
+
+
+def _attachment(source: str, sources: attach.Sources) -> attach.Attachment:
+    if source == attach.STDIN:
+        raise InputError("attach: - (stdin) cannot be attached from a batch line")
+    return attach.load(source, sources)
+
+
+def _filled(messages: list[Message], variables: Any) -> list[Message]:
     if variables is None:
         return [conversation.sendable(m) for m in messages]  # without vars, braces are just text
     if not isinstance(variables, dict) or not all(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evocli import config, yamlsafe
+from evocli import attach, config, references, yamlsafe
 from evocli.body import json_problem as _json_problem
 from evocli.body import param_problem
-from evocli.errors import InputError, UsageError
+from evocli.errors import EvocliError, InputError, UsageError
 from evocli.messages import Message
 
 if TYPE_CHECKING:
@@ -45,10 +46,11 @@ class Conversation:
 
 @dataclass(frozen=True)
 class Prepared:
-    """What to send, and the turn piped stdin added (to append after a successful reply)."""
+    """What to send, the turn piped stdin added (to append after a reply), the files read."""
 
     messages: list[Message]
     new_turns: list[Message]
+    attachments: list[attach.Attachment] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,11 +196,11 @@ def _check_messages(items: list[Any], node: yaml.Node | None, name: str) -> list
     checked: list[Message] = []
     for index, item in enumerate(items):
         item_node = nodes[index] if index < len(nodes) else node
-        checked.append(_check_message(item, item_node, f"messages[{index}]", name))
+        checked.append(_check_message(item, item_node, f"messages[{index}]", name, short_forms=True))
     return checked
 
 
-def _check_message(item: Any, node: yaml.Node | None, label: str, name: str) -> Message:
+def _check_message(item: Any, node: yaml.Node | None, label: str, name: str, short_forms: bool) -> Message:
     where = _line(name, node)
     if not isinstance(item, dict):
         raise InputError(f"{where}: {label}: expected a mapping with role and content, got {_kind(item)}")
@@ -238,7 +240,7 @@ def _check_message(item: Any, node: yaml.Node | None, label: str, name: str) -> 
         parts = _items(content_node) if content_node is not None else []
         for index, part in enumerate(content):
             part_node = parts[index] if index < len(parts) else content_node
-            _check_part(part, part_node, f"{label}: content[{index}]", name)
+            _check_part(part, part_node, f"{label}: content[{index}]", name, short_forms)
     elif not isinstance(content, str):
         raise InputError(
             f"{at('content')}: {label}: content must be text or a list of parts, got {_kind(content)}",
@@ -248,18 +250,29 @@ def _check_message(item: Any, node: yaml.Node | None, label: str, name: str) -> 
 
 
 def check_message(item: Any, label: str) -> Message:
-    """Validate one message that comes from outside a file (a batch line), with no location."""
+    """Validate one message that comes from outside a file (a batch line), with no location.
+
+    Only the API's own part forms are accepted: the short forms name files in a folder."""
     try:
-        return _check_message(item, None, label, "")
+        return _check_message(item, None, label, "", short_forms=False)
     except InputError as err:
         err.message = err.message.removeprefix(": ")
         raise
 
 
-def _check_part(part: Any, node: yaml.Node | None, label: str, name: str) -> None:
+def _check_part(part: Any, node: yaml.Node | None, label: str, name: str, short_forms: bool) -> None:
     where = _line(name, node)
     if not isinstance(part, dict):
-        raise InputError(f"{where}: {label}: expected a mapping with type, got {_kind(part)}")
+        expected = "text:, image:, file: or type:" if short_forms else "type"
+        raise InputError(f"{where}: {label}: expected a mapping with {expected}, got {_kind(part)}")
+    if short_forms and "type" not in part:
+        found = references.reference_error(part, _kind)
+        if found is not None:
+            key, message = found
+            pairs = _pairs(node) if node is not None else {}
+            at = pairs[key][1] if isinstance(key, str) and key in pairs else node
+            raise InputError(f"{_line(name, at)}: {label}: {message}")
+        return
     kind = part.get("type")
     if kind not in PART_TYPES:
         raise InputError(f"{where}: {label}: type must be one of {', '.join(PART_TYPES)}")
@@ -297,7 +310,12 @@ def message_texts(message: Message) -> Iterator[str]:
     if isinstance(content, str):
         yield content
     elif isinstance(content, list):
-        yield from (p["text"] for p in content if p.get("type") == "text")
+        yield from (p["text"] for p in content if _is_text(p))
+
+
+def _is_text(part: Mapping[str, Any]) -> bool:
+    """A text part, typed (type: text) or short (text:)."""
+    return part.get("type", "text") == "text" and "text" in part
 
 
 def placeholders(conv: Conversation) -> list[str]:
@@ -329,9 +347,7 @@ def filled(message: Message, values: Mapping[str, str]) -> Message:
     if isinstance(content, str):
         out["content"] = fill(content, values)
     elif isinstance(content, list):
-        out["content"] = [
-            {**p, "text": fill(p["text"], values)} if p.get("type") == "text" else p for p in content
-        ]
+        out["content"] = [{**p, "text": fill(p["text"], values)} if _is_text(p) else p for p in content]
     return out
 
 
@@ -350,12 +366,22 @@ def sendable(message: Message) -> Message:
     return {k: v for k, v in message.items() if k != "literal"}
 
 
-def prepare(conv: Conversation, variables: Mapping[str, str], stdin_text: str | None) -> Prepared:
-    """The messages to send: placeholders filled, and piped stdin as data or as the last user turn.
+def prepare(
+    conv: Conversation,
+    variables: Mapping[str, str],
+    stdin_text: str | None,
+    sources: attach.Sources | None = None,
+) -> Prepared:
+    """The messages to send: placeholders filled, short-form parts resolved, and piped stdin as
+    data or as the last user turn.
 
     Values come from `variables` (--var) over the file's vars:; piped stdin fills {{ stdin }}
     when the file has one, else it becomes a final user message. Empty stdin counts as none.
+    `image:` and `file:` parts are read now, at every run, relative to `sources.base`; without
+    `sources`, relative to the folder of the file named `conv.name` (the current folder for
+    `<stdin>`). Their content is data: placeholders in it are never filled.
     """
+    sources = sources or attach.Sources(base=os.path.dirname(conv.name))
     piped = stdin_text.rstrip("\r\n") if stdin_text and stdin_text.strip() else None
     used = placeholders(conv)
     values = {**conv.vars, **variables}
@@ -371,7 +397,11 @@ def prepare(conv: Conversation, variables: Mapping[str, str], stdin_text: str | 
     messages: list[Message] = []
     if conv.system is not None:
         messages.append({"role": "system", "content": fill(conv.system, values)})
-    messages.extend(filled(m, values) for m in conv.messages)
+    loaded: list[attach.Attachment] = []
+    messages.extend(
+        _resolved(filled(m, values), sources, f"{conv.name}: messages[{i}]", loaded)
+        for i, m in enumerate(conv.messages)
+    )
     new_turns: list[Message] = []
     if piped is not None and STDIN_NAME not in used:
         new_turns.append(turn("user", piped))
@@ -381,4 +411,35 @@ def prepare(conv: Conversation, variables: Mapping[str, str], stdin_text: str | 
             f"{conv.name}: the conversation has no messages",
             hint="add a messages: list, or pipe the user's turn on stdin",
         )
-    return Prepared(messages, new_turns)
+    return Prepared(messages, new_turns, loaded)
+
+
+def _resolved(
+    message: Message, sources: attach.Sources, label: str, loaded: list[attach.Attachment]
+) -> Message:
+    """The message with its short-form parts as API parts; the attachments read go to `loaded`."""
+    content = message.get("content")
+    if not isinstance(content, list) or not any(references.is_reference(p) for p in content):
+        return message
+    try:
+        parts, attachments = references.resolve_parts(content, sources)
+    except EvocliError as err:
+        err.message = f"{label}: {err.message}"
+        raise
+    loaded.extend(attachments)
+    return {**message, "content": parts}
+
+
+def reference_turn(text: str, attachments: Sequence[attach.Attachment], folder: str) -> Message:
+    """A sent user turn as a conversation file in `folder` saves it: as `turn` without
+    attachments, else its content is `text:` and then one reference per attachment (`image:` /
+    `file:`, relative to `folder`), never the data. Call it before sending: an attachment that
+    cannot be saved (an image from stdin) is a UsageError (2)."""
+    if not attachments:
+        return turn("user", text)
+    parts = [{"text": text}, *(references.reference(a, folder) for a in attachments)]
+    message: Message = {"role": "user"}
+    if any(PLACEHOLDER.search(p["text"]) for p in parts if "text" in p):
+        message["literal"] = True
+    message["content"] = parts
+    return message

@@ -172,6 +172,17 @@ class _Quoted(str):
     """A string to be written double-quoted: escapes make any text safe to round-trip."""
 
 
+def _quoted(value: Any) -> Any:
+    """The value with every string in it (a list of parts included) to be written double-quoted."""
+    if isinstance(value, str):
+        return _Quoted(value)
+    if isinstance(value, list):
+        return [_quoted(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _quoted(item) for key, item in value.items()}
+    return value
+
+
 @functools.cache
 def _dumper() -> type[yaml.SafeDumper]:
     """A safe dumper that writes multi-line text as `|` blocks where it can, and _Quoted quoted."""
@@ -203,7 +214,7 @@ def _block_item(message: Message, column: int, pretty: bool) -> list[str]:
     for key, value in message.items():
         field_lines = _literal_block(value, key, 2) if pretty and isinstance(value, str) else None
         if field_lines is None:
-            shown = _Quoted(value) if isinstance(value, str) and not pretty else value
+            shown = value if pretty else _quoted(value)
             field_lines = _dump_lines({key: shown}, flow=False)
         lines.extend(field_lines)
     first = True
@@ -236,7 +247,7 @@ def _literal_block(value: str, key: str, step: int) -> list[str] | None:
 
 def _flow_item(message: Message, pretty: bool) -> str:
     shown = {
-        k: _Quoted(v) if isinstance(v, str) and (not pretty or "\n" in v) else v for k, v in message.items()
+        k: _quoted(v) if not pretty or (isinstance(v, str) and "\n" in v) else v for k, v in message.items()
     }
     return " ".join(_dump_lines(shown, flow=True))
 
