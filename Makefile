@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts bench-stream bench-batch bench-usage
+.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts bench-stream bench-batch bench-usage bench-validators
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -51,3 +51,7 @@ bench-batch: $(BIN)/evocli ## Batch: 200 prompts at 200 ms, --concurrency 8, vs 
 
 bench-usage: $(BIN)/evocli ## Time `evocli usage` over generated 100k and 1M record ledgers
 	$(BIN)/python bench/usage_bench.py
+
+bench-validators: $(BIN)/evocli ## --schema validators: import, compile and validation time of three libraries
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/validators.py

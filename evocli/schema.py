@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -104,7 +104,7 @@ def from_value(value: Any, read: Reader, where: str) -> Loaded:
 def _from_text(text: str, read: Reader, where: str, error: type[EvocliError]) -> Loaded:
     stripped = text.strip()
     if stripped.startswith("{"):
-        return _loaded(_parse_json(stripped, where, error), DEFAULT_NAME, where, error)
+        return _loaded(_parse_json(text, where, error), DEFAULT_NAME, where, error)
     if "\n" not in stripped and stripped.lower().endswith(FILE_SUFFIXES):
         return _from_file(stripped, read)
     try:
@@ -332,18 +332,20 @@ def _close(out: dict[str, Any], path: tuple[str | int, ...]) -> None:
 
 
 def nullable(schema: Any) -> Any:
-    """The schema that also accepts null: `type` gains "null" (and `enum` null) when that is
-    enough, else `anyOf: [schema, {"type": "null"}]`."""
+    """The schema that also accepts null: its `type` gains "null" and its `enum` null when
+    that is enough, else `anyOf: [schema, {"type": "null"}]`."""
     null = {"type": "null"}
     if not isinstance(schema, dict):
         return schema if schema is True else null
-    kind = schema.get("type")
-    if kind is None or TYPE_FREE & schema.keys():
+    kind, enum = schema.get("type"), schema.get("enum")
+    if (kind is None and not isinstance(enum, list)) or TYPE_FREE & schema.keys():
         return {"anyOf": [schema, null]}
-    kinds = [kind] if isinstance(kind, str) else list(kind)
-    out = dict(schema, type=kinds if "null" in kinds else [*kinds, "null"])
-    if isinstance(out.get("enum"), list) and None not in out["enum"]:
-        out["enum"] = [*out["enum"], None]
+    out = dict(schema)
+    if kind is not None:
+        kinds = [kind] if isinstance(kind, str) else list(kind)
+        out["type"] = kinds if "null" in kinds else [*kinds, "null"]
+    if isinstance(enum, list) and None not in enum:
+        out["enum"] = [*enum, None]
     return out
 
 
@@ -383,8 +385,34 @@ def check_document(schema: Mapping[str, Any], content: str) -> Verdict:
         return Verdict(None, (f"$: not valid JSON: {exc}",))
     except RecursionError:
         return Verdict(None, ("$: not valid JSON: nested too deeply",))
-    errors = compile_schema(schema).iter_errors(document)
+    errors = _explained(compile_schema(schema).iter_errors(document))
     return Verdict(document, tuple(f"{json_path(e.instance_path)}: {_short(e.message)}" for e in errors))
+
+
+def _explained(errors: Iterable[jsonschema_rs.ValidationError]) -> Iterator[jsonschema_rs.ValidationError]:
+    """The errors, an anyOf/oneOf one replaced by its branch's own when only one branch fits
+    the value's type: a nullable property's error then says what is wrong with the value, not
+    that it matches none of [S, null]."""
+    import jsonschema_rs
+
+    kinds = jsonschema_rs.ValidationErrorKind
+    for error in errors:
+        branches = error.kind.context if isinstance(error.kind, kinds.AnyOf | kinds.OneOfNotValid) else []
+        fitting = [b for b in branches if not _wrong_type(b, error.instance_path)]
+        if len(fitting) == 1:
+            yield from _explained(fitting[0])
+        else:
+            yield error
+
+
+def _wrong_type(branch: list[jsonschema_rs.ValidationError], path: list[str | int]) -> bool:
+    import jsonschema_rs
+
+    return (
+        len(branch) == 1
+        and isinstance(branch[0].kind, jsonschema_rs.ValidationErrorKind.Type)
+        and branch[0].instance_path == path
+    )
 
 
 def _finite(text: str) -> float:
