@@ -293,7 +293,7 @@ def loaded(code: str, env: dict[str, str] | None = None) -> list[str]:
 
 
 def test_importing_the_cli_and_the_answer_modules_loads_no_validator() -> None:
-    assert loaded("import evocli.cli, evocli.schema, evocli.answer") == []
+    assert loaded("import evocli.cli, evocli.schema, evocli.validation, evocli.answer") == []
     assert loaded("import evocli.schema as s\ns.from_option('name, age int', open)") == []
     assert loaded("import evocli.schema as s\ns.prepare(s.from_option('name', open))") == ["jsonschema_rs"]
 

@@ -12,16 +12,14 @@ from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.schema import (
     AnswerSchema,
     Loaded,
-    SchemaProblem,
-    check_document,
     concise,
     from_option,
     from_value,
-    json_path,
     prepare,
     schema_name,
     wrap_multi,
 )
+from evocli.validation import SchemaProblem, check_document, json_path
 
 FILES = {
     "ticket.schema.json": b'{"type": "object", "properties": {"severity": {"enum": ["low", "high"]}}}',
