@@ -6,14 +6,16 @@ import argparse
 import importlib
 import importlib.metadata
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from harness import REPO, Command, Pair, git_describe, run_rows, time_table
+from harness import REPO, clean_env, git_describe, quartiles
 
 sys.path.insert(0, str(REPO))
 from evocli.schema import strictify
@@ -133,13 +135,14 @@ def worker(name: str, count: int) -> None:
     """In a fresh process: import (not timed), compile, check one answer, then `count` more."""
     importlib.import_module(LIBRARIES[name])
     schema, docs = typical_schema(), documents(count)
-    started = time.perf_counter()
+    # CPU time of this process: other work on the machine hardly moves it.
+    started = time.process_time()
     check = BUILDERS[name](schema)
-    compiled = time.perf_counter()
+    compiled = time.process_time()
     first = check(docs[0])
-    checked_one = time.perf_counter()
+    checked_one = time.process_time()
     errors = sum(len(check(doc)) for doc in docs)
-    done = time.perf_counter()
+    done = time.process_time()
     if first or errors:
         raise SystemExit(f"bench: {name} refused a valid document: {first}")
     times = {"compile": compiled - started, "one": checked_one - compiled, "many": done - checked_one}
@@ -185,18 +188,62 @@ def work_table(results: dict[str, list[dict[str, float]]], count: int) -> str:
 ASK_IMPORTS = "import evocli.cli, evocli.transport"
 
 
-def import_rows() -> list[Pair]:
+@dataclass
+class Import:
+    """One import measured in fresh processes against its baseline, run alternately with it."""
+
+    code: str
+    baseline: str
+    wall: list[float] = field(default_factory=list)  # the process's wall time minus the baseline's
+    cpu: list[float] = field(default_factory=list)  # the same for user + system CPU time
+    ratios: list[float] = field(default_factory=list)  # wall time over the baseline's
+
+
+def import_rows() -> list[Import]:
     """Each library against a bare interpreter, then on top of what `evocli ask` imports."""
-    py = sys.executable
-    bare = Command('python -c "pass"', [py, "-c", "pass"])
-    ask = Command(f'python -c "{ASK_IMPORTS}"', [py, "-c", ASK_IMPORTS])
-    rows = []
-    for mod in LIBRARIES.values():
-        rows.append(Pair(Command(f'python -c "import {mod}"', [py, "-c", f"import {mod}"]), bare))
-    for mod in LIBRARIES.values():
-        code = f"{ASK_IMPORTS}, {mod}"
-        rows.append(Pair(Command(f'python -c "{code}"', [py, "-c", code]), ask))
-    return rows
+    rows = [Import(f"import {mod}", "pass") for mod in LIBRARIES.values()]
+    return rows + [Import(f"{ASK_IMPORTS}, {mod}", ASK_IMPORTS) for mod in LIBRARIES.values()]
+
+
+def run_code(code: str) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of `python -c code`, from start to exit.
+
+    CPU time is what the process itself spent: on a busy machine it moves far less than the
+    wall time, which also counts the time spent waiting for a CPU.
+    """
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, env=clean_env())
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"bench: python -c {code!r} failed")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def measure_imports(rows: list[Import], pairs: int, warmup: int) -> None:
+    """A B A B ... for each row: drift of the machine falls evenly on both."""
+    for row in rows:
+        print(f"bench: {row.code} vs {row.baseline} ...", file=sys.stderr)
+        for i in range(warmup + pairs):
+            (a_wall, a_cpu), (b_wall, b_cpu) = run_code(row.code), run_code(row.baseline)
+            if i >= warmup:
+                row.wall.append(a_wall - b_wall)
+                row.cpu.append(a_cpu - b_cpu)
+                row.ratios.append(a_wall / b_wall)
+
+
+def import_table(rows: list[Import]) -> str:
+    lines = [
+        "| python -c (A) | baseline (B) | A - B, wall | A - B, CPU | A/B, wall (p25-p75) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        lo, hi = quartiles(row.ratios)
+        lines.append(
+            f"| `{row.code}` | `{row.baseline}` | {ms(row.wall):+.1f} ms | {ms(row.cpu):+.1f} ms "
+            f"| **{statistics.median(row.ratios):.2f}x** ({lo:.2f}-{hi:.2f}) |"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,19 +259,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     rows = import_rows()
-    run_rows(rows, args.pairs, args.warmup)
+    measure_imports(rows, args.pairs, args.warmup)
     print(f"bench: {args.runs} fresh processes per library for compile and validation ...", file=sys.stderr)
     results = run_workers(args.runs, args.documents)
 
     versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in LIBRARIES)
-    print(f"evocli {git_describe()}, Python {sys.version.split()[0]}, {versions}")
-    print()
-    print(time_table(rows))
-    print()
-    for row in rows:
-        extra = statistics.median(a.seconds - b.seconds for a, b in zip(row.a_runs, row.b_runs, strict=True))
-        print(f"- {row.a.label}: {extra * 1000:+.1f} ms over {row.b.label} (median of the pair differences)")
-    print()
+    print(f"evocli {git_describe()}, Python {sys.version.split()[0]}, {versions}, {os.cpu_count()} CPUs")
+    print(f"\nImport, {args.pairs} pairs (medians of the per-pair differences and ratios):\n")
+    print(import_table(rows))
+    print(f"\nCompile and validate, CPU time, medians of {args.runs} fresh processes:\n")
     print(work_table(results, args.documents))
     print()
     for name in LIBRARIES:

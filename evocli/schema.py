@@ -245,13 +245,12 @@ def _points_at_root(ref: str) -> bool:
 
 
 # Keywords whose values are subschemas that shape the answer: strictify recurses through them.
+# The others are left as they are: `not`, `if` and `propertyNames` are tests, not shapes (made
+# strict, they would mean something else); `then`, `else` and `dependentSchemas` usually add a few
+# properties to the enclosing object, and closed on their own they would refuse all the others.
 SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions")
 SCHEMA_LISTS = ("prefixItems", "anyOf", "oneOf", "allOf")
 SCHEMA_ONE = ("items", "contains", "unevaluatedItems")
-# Subschemas left as they are. `not`, `if` and `propertyNames` are tests, not shapes: made strict
-# they would mean something else. `then`, `else` and `dependentSchemas` usually add a few
-# properties to the enclosing object: closed on their own, they would refuse all the others.
-UNTOUCHED = ("not", "if", "propertyNames", "then", "else", "dependentSchemas", "additionalProperties")
 # Keywords that constrain every type: with one of them, `type` gaining "null" does not let null in.
 TYPE_FREE = {"const", "$ref", "$dynamicRef", "anyOf", "oneOf", "allOf", "not", "if", "then", "else"}
 
