@@ -141,12 +141,13 @@ def schema_name(path: str) -> str:
 def concise(text: str) -> dict[str, Any]:
     """The concise form as a schema: one object whose fields are all required.
 
-    Fields are split by newlines when there are any (so a description may hold commas; a comma
-    ending a line is dropped), else by commas. Each is `NAME [TYPE] [: description]`, TYPE one
-    of str (the default), int, float, bool. Empty fields are skipped.
+    Fields are separated by commas or newlines, each `NAME [TYPE] [: description]`, TYPE one of
+    str (the default), int, float, bool; empty fields are skipped. On one line a description
+    ends at the next comma; when the text has several lines, a description runs to the end of
+    its line, commas included (except a final one), so `tags: a, b or c` can be said.
     """
     if "\n" in text:
-        pieces = [line.strip().removesuffix(",") for line in text.splitlines()]
+        pieces = [piece for line in text.splitlines() for piece in _line_fields(line)]
     else:
         pieces = text.split(",")
     properties: dict[str, Any] = {}
@@ -158,6 +159,14 @@ def concise(text: str) -> dict[str, Any]:
     if not properties:
         raise SchemaProblem("no fields: give at least one, as in 'name, age int'")
     return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def _line_fields(line: str) -> list[str]:
+    head, colon, description = line.partition(":")
+    fields = head.split(",")
+    if colon:
+        fields[-1] += colon + description.strip().removesuffix(",")
+    return fields
 
 
 def _concise_field(piece: str) -> tuple[str, dict[str, Any]]:

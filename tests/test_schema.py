@@ -73,6 +73,19 @@ def test_concise_lines_allow_commas_in_descriptions_and_drop_a_final_comma() -> 
     }
 
 
+def test_concise_lines_may_hold_several_fields() -> None:
+    assert concise("name, age int\nscore float: 0 to 1, inclusive\n, ok bool,") == {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "age": {"type": "integer"},
+            "score": {"type": "number", "description": "0 to 1, inclusive"},
+            "ok": {"type": "boolean"},
+        },
+        "required": ["name", "age", "score", "ok"],
+    }
+
+
 def test_concise_names_may_hold_letters_digits_underscore_and_dash() -> None:
     assert list(concise("first_name, é2, x-y int, 2fa bool,")["properties"]) == ["first_name", "é2", "x-y", "2fa"]
 
