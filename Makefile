@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts bench-stream bench-batch bench-usage bench-attach
+.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts bench-stream bench-batch bench-usage bench-attach bench-validators
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -54,3 +54,7 @@ bench-usage: $(BIN)/evocli ## Time `evocli usage` over generated 100k and 1M rec
 
 bench-attach: $(BIN)/evocli ## Peak memory of a call attaching a 20 MB image, against a plain call
 	$(BIN)/python bench/attach_memory.py
+
+bench-validators: $(BIN)/evocli ## --schema validators: import, compile and validation time of three libraries
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/validators.py

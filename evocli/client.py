@@ -57,6 +57,8 @@ class Completion:
     model: str | None
     raw: bytes | None = None  # the response body exactly as received (non-streamed only)
     data: dict[str, Any] = field(default_factory=dict)
+    refusal: str | None = None  # message.refusal: the model declined, saying why
+    tool_calls: bool = False  # the message carried tool or function calls (its content may be null)
 
 
 def build_request(settings: Settings, messages: Sequence[Mapping[str, Any]], *, stream: bool) -> Request:
@@ -119,6 +121,8 @@ def parse_completion(raw: bytes) -> Completion:
         model=_str_or_none(data.get("model")),
         raw=raw,
         data=data,
+        refusal=_str_or_none(message.get("refusal")) or None,
+        tool_calls=_has_tool_calls(message),
     )
 
 
@@ -231,6 +235,11 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _has_tool_calls(message: Mapping[str, Any]) -> bool:
+    # function_call is the older single-call form some servers still send.
+    return bool(message.get("tool_calls") or message.get("function_call"))
+
+
 # The token counts evocli reports, in the order every report shows them: one list for the output
 # modes, the ledger and the usage report.
 TOKEN_FIELDS = (
@@ -283,6 +292,8 @@ class StreamAssembler:
         self.id: str | None = None
         self.model: str | None = None
         self.done = False
+        self.refusal_parts: list[str] = []
+        self.tool_calls = False
 
     def add(self, data: str, event: str = "message") -> str:
         if self.done:
@@ -314,7 +325,12 @@ class StreamAssembler:
         if isinstance(choice.get("finish_reason"), str):
             self.finish_reason = choice["finish_reason"]
         delta = choice.get("delta")
-        text = content_text(delta.get("content")) if isinstance(delta, dict) else ""
+        if not isinstance(delta, dict):
+            return ""
+        if isinstance(delta.get("refusal"), str):
+            self.refusal_parts.append(delta["refusal"])
+        self.tool_calls = self.tool_calls or _has_tool_calls(delta)
+        text = content_text(delta.get("content"))
         if text:
             self.parts.append(text)
         return text
@@ -333,6 +349,8 @@ class StreamAssembler:
             usage=self.usage,
             id=self.id,
             model=self.model,
+            refusal="".join(self.refusal_parts) or None,
+            tool_calls=self.tool_calls,
         )
 
 

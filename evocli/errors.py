@@ -11,6 +11,8 @@ class ExitCode(IntEnum):
     OK = 0
     INTERNAL = 1
     USAGE = 2
+    INCOMPLETE = 3
+    REJECTED = 4
     DATAERR = 65
     NOINPUT = 66
     CANTCREAT = 73
@@ -43,6 +45,18 @@ class UsageError(EvocliError):
     """The command line itself is wrong (a bad option value)."""
 
     code = ExitCode.USAGE
+
+
+class IncompleteError(EvocliError):
+    """The answer is incomplete: cut at the token limit, stopped by the filter, or without text."""
+
+    code = ExitCode.INCOMPLETE
+
+
+class RejectedError(EvocliError):
+    """The answer is rejected: it fails its schema, has no block to extract, or is a refusal."""
+
+    code = ExitCode.REJECTED
 
 
 class InputError(EvocliError):
