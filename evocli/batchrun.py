@@ -80,11 +80,15 @@ class _Lines:
             raise err
 
     def jobs(self, source: IO[bytes]) -> Iterator[batch.Job]:
+        from evocli import attach
+
         shard = self.plan.shard
+        # A line's attachments are relative to the batch file's folder (the current one for -).
+        sources = attach.Sources(base="" if self.plan.file == "-" else os.path.dirname(self.plan.file))
         for index, text in batch.read_lines(source):
             if shard is not None and index % shard[1] != shard[0] - 1:
                 continue
-            job = batch.parse_line(index, text, self.plan.system)
+            job = batch.parse_line(index, text, self.plan.system, sources)
             if job is None:
                 continue
             if self.done_ids and id_key(job.id) in self.done_ids:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 
 from evocli import signals
 from evocli.errors import EvocliError, InputError, NoInputError
@@ -29,27 +30,37 @@ def unreadable(shown: str, exc: OSError) -> NoInputError:
 
 
 @contextmanager
-def locked(file: str, on_wait: Callable[[], None]) -> Iterator[str]:
+def locked(file: str, on_wait: Callable[[], None], *, create: bool = False) -> Iterator[str]:
     """Hold FILE's lock for the whole run, so a concurrent save continues after this one.
 
     Yields the real path (symlinks resolved). A file that could not be saved later is refused
-    now, before any request is sent.
+    now, before any request is sent. With `create`, a missing FILE is created empty, and
+    removed again if the run ends with it still empty.
     """
     from evocli import safefile
 
+    created = create and not os.path.lexists(file)
     with ExitStack() as stack:
         try:
-            real = stack.enter_context(safefile.locked(file, on_wait=on_wait))
+            real = stack.enter_context(safefile.locked(file, on_wait=on_wait, create=create))
         except OSError as exc:
             raise unreadable(file, exc) from None
         try:
             safefile.check_writable(real)
         except PermissionError as exc:
             raise NoInputError(f"cannot append to {file}: {exc.strerror}") from None
+        if created:
+            stack.callback(_remove_if_empty, real)
         yield real
 
 
-def save_turns(path: str, shown: str, turns: Sequence[Message]) -> bool:
+def _remove_if_empty(path: str) -> None:
+    with suppress(OSError):
+        if os.path.getsize(path) == 0:
+            os.unlink(path)
+
+
+def save_turns(path: str, shown: str, turns: Sequence[Message], *, system: str | None = None) -> bool:
     """Append the turns to the file as it is now, atomically; False when its layout did not
     allow appending in place and the file was rewritten without its comments.
 
@@ -59,7 +70,11 @@ def save_turns(path: str, shown: str, turns: Sequence[Message]) -> bool:
     from evocli import safefile, yamlappend
 
     try:
-        text, kept = yamlappend.append_turns(read_text(path, shown), shown, turns)
+        current = read_text(path, shown)
+        if current.strip():
+            text, kept = yamlappend.append_turns(current, shown, turns)
+        else:  # a conversation started by this run
+            text, kept = yamlappend.new_text(shown, system, turns), True
     except EvocliError as err:  # the file was changed meanwhile (bad YAML now), or cannot be read
         raise NoInputError(
             f"cannot save the answer to {shown}: {err.message}",

@@ -29,10 +29,11 @@ def compose_prompt(args: Sequence[str], stdin_text: str | None) -> str:
     return text
 
 
-def ask_messages(prompt: str, system: str | None) -> list[Message]:
-    """The messages of a one-shot question: an optional system message, then the user's."""
+def ask_messages(prompt: str, system: str | None, content: Any = None) -> list[Message]:
+    """The messages of a one-shot question: an optional system message, then the user's
+    (`content` when given: the prompt with its attachments, else the prompt)."""
     messages: list[Message] = []
     if system is not None:
         messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": prompt})
+    messages.append({"role": "user", "content": prompt if content is None else content})
     return messages

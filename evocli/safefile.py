@@ -10,8 +10,9 @@ from contextlib import contextmanager, suppress
 
 
 @contextmanager
-def locked(path: str, on_wait: Callable[[], None] | None = None) -> Iterator[str]:
+def locked(path: str, on_wait: Callable[[], None] | None = None, *, create: bool = False) -> Iterator[str]:
     """Hold an exclusive lock on the file at `path` (symlinks resolved); yields the real path.
+    With `create`, a missing file is created empty (so that there is something to lock).
 
     The lock is a flock on the file itself, so no lock file is left beside it. Because a
     writer replaces the file (a new inode), a waiter that wakes up holding the lock of the old
@@ -23,7 +24,8 @@ def locked(path: str, on_wait: Callable[[], None] | None = None) -> Iterator[str
     real = os.path.realpath(path)
     warned = False
     while True:
-        fd = os.open(real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | (os.O_CREAT if create else 0)
+        fd = os.open(real, flags, 0o666)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

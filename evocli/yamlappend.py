@@ -52,6 +52,15 @@ def append_turns(text: str, name: str, turns: Sequence[Message]) -> tuple[str, b
     raise AppendError(f"{name}: the new turns cannot be written into this file without changing it")
 
 
+def new_text(name: str, system: str | None, turns: Sequence[Message]) -> str:
+    """A new conversation file's text: the system message, if any, then the turns."""
+    head: list[str] = []
+    if system is not None:
+        head = _literal_block(system, "system", 2) or _dump_lines({"system": system}, flow=False)
+    text, _ = append_turns("\n".join([*head, "messages:"]) + "\n", name, turns)
+    return text
+
+
 def _with_turns(data: Any, turns: Sequence[Message]) -> Any:
     if isinstance(data, list):
         return [*data, *turns]

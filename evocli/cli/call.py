@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from evocli import client, config, messages
-from evocli.cli.base import is_terminal
 from evocli.cli.options import CallOptions
-from evocli.errors import EvocliError, ExitCode, InputError
+from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.output import Console, Renderer
 from evocli.redact import add_secret
+
+if TYPE_CHECKING:
+    from evocli.attach import Attachment
 
 
 def read_stdin(force: bool = False) -> str | None:
@@ -91,18 +96,24 @@ def run_call(
     command: str,
     out: Console,
     conversation: config.Overrides | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> client.Completion | None:
     """Resolve settings, send the messages, record the call and render the answer.
 
     Returns the completion (None for --dry-run) so a command can do more with it.
+    `attachments` are the files the messages carry, named if the request is too large.
     """
+    from evocli import attach, payload
+
     mode = opts.mode
-    stream = mode.stream(opts.stream, is_terminal(sys.stdout))
+    stream = mode.stream(opts.stream, out.out_tty)
     settings = load_settings(opts, conversation, need_key=not opts.dry_run)
     request = client.build_request(settings, msgs, stream=stream)
+    attach.check_request_size(payload.encoded_size(request.body), attachments)
     if opts.dry_run:
         doc = client.describe_request(request, settings.api_key, settings.key_source)
-        out.answer((json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
+        shown = payload.shorten_payloads(doc)  # a 5 MB image stays readable
+        out.answer((json.dumps(shown, indent=2, ensure_ascii=False) + "\n").encode())
         return None
 
     from evocli import ledger, transport
@@ -143,3 +154,70 @@ def run_call(
         renderer.delta(completion.content)
     renderer.end(completion)
     return completion
+
+
+def load_attachments(given: Sequence[str], detail: str | None) -> list[Attachment]:
+    """The files of -a, read now (refused before any request); `-` reads stdin."""
+    if not given:
+        return []
+    from evocli import attach
+
+    stdin = sys.stdin.buffer if "-" in given and sys.stdin is not None else None
+    return attach.load_all(given, attach.Sources(detail=detail, stdin=stdin))
+
+
+def attach_content(text: str, files: Sequence[Attachment]) -> Any:
+    """A user turn's content: the text, then its attachments (the text alone without any)."""
+    if not files:
+        return text
+    from evocli import attach
+
+    return attach.user_content(text, files)
+
+
+def converse(
+    opts: CallOptions, out: Console, file: str, system: str | None, text: str, files: Sequence[Attachment]
+) -> None:
+    """`ask -c FILE`: the file's conversation and the new turn are sent; after a successful
+    answer both turns are saved to FILE, as `chat-file --append` saves them (one run at a time,
+    atomic replace, comments kept; attachments as references, never their data)."""
+    import dataclasses
+
+    from evocli import conversation, convstore
+
+    folder = os.path.dirname(file)
+    saved = conversation.reference_turn(text, files, folder)  # before sending: must be savable
+    sending = {"role": "user", "content": attach_content(text, files), "literal": True}
+
+    def waiting() -> None:
+        out.notice(f"waiting for another evocli appending to {file}")
+
+    # --dry-run sends nothing, so it saves nothing either: FILE is left alone, not even created.
+    lock = contextlib.nullcontext(file) if opts.dry_run else convstore.locked(file, waiting, create=True)
+    with lock as path:
+        current = _read_if_any(path, file)
+        conv = conversation.parse(current, file) if current.strip() else conversation.Conversation(file)
+        if system is not None and current.strip():
+            raise UsageError(
+                f"-s: {file} already holds a conversation; its system message is set when it is created",
+                hint=f"edit {file} to change it",
+            )
+        conv = dataclasses.replace(conv, system=system if system is not None else conv.system,
+                                   messages=[*conv.messages, sending])
+        prepared = conversation.prepare(conv, {}, None)
+        out.hold_failures = not opts.dry_run  # the answer is saved whatever becomes of stdout
+        reply = run_call(opts, prepared.messages, "ask", out, conv.overrides(),
+                         attachments=[*files, *prepared.attachments])
+        if reply is not None:
+            answer = conversation.turn("assistant", reply.content)
+            convstore.save_turns(path, file, [saved, answer], system=system)
+        out.raise_failure()
+
+
+def _read_if_any(path: str, file: str) -> str:
+    """The conversation so far; a file that does not exist (a dry run creates nothing) is new."""
+    from evocli import convstore
+
+    if not os.path.lexists(path):
+        return ""
+    return convstore.read_text(path, file)

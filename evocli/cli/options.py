@@ -10,14 +10,17 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from evocli import config
+from evocli.attach import DETAILS
 from evocli.body import parse_params
 from evocli.errors import UsageError
 from evocli.output import MODES, OutputMode
 
 if TYPE_CHECKING:
     OutputName = str
-else:  # one of the output modes' names: Typer checks it and TAB completes it
+    Detail = str
+else:  # values Typer checks and TAB completes: the output modes' names, the image details
     OutputName = Literal[tuple(MODES)]
+    Detail = Literal[DETAILS]
 
 
 CALL = "Call options"
@@ -123,6 +126,23 @@ RetryMaxTimeOpt = Annotated[
         help="The whole retry window in seconds [default: 120].",
         rich_help_panel=NET,
     ),
+]
+
+
+AttachOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "-a",
+        "--attach",
+        metavar="SOURCE",
+        help="An image or text file, an http(s) image URL, or - for stdin (repeatable).",
+        rich_help_panel=CALL,
+    ),
+]
+ImageDetailOpt = Annotated[
+    Detail | None,
+    typer.Option("--image-detail", case_sensitive=False, help="The detail asked for attached images.",
+                 rich_help_panel=CALL),
 ]
 
 
