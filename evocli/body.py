@@ -13,6 +13,7 @@ from evocli.errors import UsageError
 RESERVED_PARAMS = {
     "messages": "they come from the prompt, the conversation file or the batch line",
     "stream": "use --stream / --no-stream",
+    "model": "the model has its own setting: -m/--model, or model: in the file",
 }
 
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}

@@ -24,6 +24,12 @@ KEY_COMMAND_TIMEOUT = 60.0
 # The longest wait any timeout may ask for: a week (larger values overflow the clock's range).
 MAX_SECONDS = 7 * 24 * 3600
 
+# Model ids documented for the chat completions endpoint, offered by TAB after -m (any id is sent).
+KNOWN_MODELS = (
+    "gpt-5.2", "gpt-5.5", "gpt-5.4", "gpt-5.1", "gpt-5.1-chat", "gpt-5.1-thinking",
+    "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna", "evolink/auto",
+)
+
 KEY_HINT = "set EVOLINK_API_KEY (keys start with sk-; create one at https://evolink.ai/dashboard/keys)"
 
 
@@ -113,6 +119,7 @@ class Settings:
     ledger_dir: Path
     config_path: Path
     sources: Mapping[str, str] = field(default_factory=dict)
+    config_data: Mapping[str, Any] = field(default_factory=dict)
 
 
 def config_path(env: Mapping[str, str]) -> Path:
@@ -236,6 +243,19 @@ def check_url(url: str, what: str) -> str:
     return url.rstrip("/")
 
 
+def base_url_problem(url: str) -> str | None:
+    """A base URL mistake that would send every call to the wrong place, or None.
+
+    evocli appends /chat/completions itself, so a base URL that already ends with it sends
+    calls to .../chat/completions/chat/completions.
+    """
+    path = urlsplit(url).path.rstrip("/")
+    if path.endswith("/chat/completions"):
+        fixed = url.rstrip("/")[: -len("/chat/completions")]
+        return f"it ends in /chat/completions, which evocli adds itself: use {fixed}"
+    return None
+
+
 def _is_loopback(host: str) -> bool:
     # Only names that never leave the machine: a "*.localhost" name may still be sent to DNS.
     if host == "localhost":
@@ -323,8 +343,11 @@ class _Layers:
     def params(self) -> dict[str, Any]:
         """Body fields merged by field: config file, then conversation file, then flags."""
         params: dict[str, Any] = dict(self.cfg.data.get("params") or {})
-        for layer, _ in reversed(self.layers):
+        given = [f"config file {self.cfg.path}"] if params else []
+        for layer, label in reversed(self.layers):
             params.update(layer.params)
+            given += [label] if layer.params else []
+        self.sources["params"] = " + ".join(reversed(given)) or "default"
         return params
 
 
@@ -366,6 +389,7 @@ def resolve(
         else Path(ledger_dir).expanduser(),
         config_path=cfg.path,
         sources=layers.sources,
+        config_data=cfg.data,
     )
 
 

@@ -291,7 +291,7 @@ def test_non_positive_timeout_is_usage_error(cli: Cli, api_env: FakeServer, valu
     [
         (["ask", "--bogus", "x"], "no such option: --bogus"),
         (["ask", "-o", "xml", "x"], "invalid value for '-o' / '--output': 'xml' is not one of 'text', 'json', 'jsonl', 'usage'"),
-        (["ask", "-t", "warm", "x"], "invalid value for '-t' / '--temperature': 'warm' is not a valid float"),
+        (["ask", "-t", "warm", "x"], "invalid value for '-t' / '--temperature': 'warm' is not a valid float range"),
         (["ask", "--retries", "-1", "x"], "invalid value for '--retries': -1 is not in the range x>=0"),
     ],
 )
@@ -305,8 +305,11 @@ def test_command_line_mistakes_are_one_line_and_exit_2(cli: Cli, args: list[str]
     ("args", "message"),
     [
         (["-t", "nan"], "-t/--temperature must be a finite number, got nan"),
-        (["--temperature", "inf"], "-t/--temperature must be a finite number, got inf"),
-        (["-t", "-inf"], "-t/--temperature must be a finite number, got -inf"),
+        # -t's range (0 to 2) refuses the infinities first.
+        (["--temperature", "inf"], "invalid value for '-t' / '--temperature': inf is not in the range 0<=x<=2\n"
+                                   "hint: 'evocli ask -h' lists the options"),
+        (["-t", "-inf"], "invalid value for '-t' / '--temperature': -inf is not in the range 0<=x<=2\n"
+                         "hint: 'evocli ask -h' lists the options"),
         (["--timeout", "inf"], "--timeout must be a positive number of seconds"),
         (["--timeout", "nan"], "--timeout must be a positive number of seconds"),
         (["--connect-timeout", "inf"], "--connect-timeout must be a positive number of seconds"),

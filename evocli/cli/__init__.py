@@ -21,6 +21,7 @@ COMMANDS = {
     "chat-file": "evocli.cli.chat_file",
     "batch": "evocli.cli.batch",
     "usage": "evocli.cli.usage",
+    "config": "evocli.cli.config",
 }
 
 

@@ -16,11 +16,15 @@ def ask(
     ctx: typer.Context,
     prompt: Annotated[
         list[str] | None,
-        typer.Argument(help="The prompt; a lone - reads it from stdin.", show_default=False),
+        typer.Argument(
+            metavar="PROMPT...", help="The prompt; a lone - reads it from stdin.", show_default=False
+        ),
     ] = None,
     system: Annotated[
         str | None,
-        typer.Option("-s", "--system", help="A system message to put first.", rich_help_panel=o.CALL),
+        typer.Option(
+            "-s", "--system", metavar="TEXT", help="A system message to put first.", rich_help_panel=o.CALL
+        ),
     ] = None,
     conversation: Annotated[
         str | None,

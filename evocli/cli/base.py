@@ -25,7 +25,13 @@ from evocli.errors import EvocliError, ExitCode, OutputError
 from evocli.output import Console, silence
 from evocli.redact import redact
 
-HELP = "A command-line client for the Evolink chat completions API, made for scripting."
+HELP = (
+    "A command-line client for the Evolink chat completions API, made for scripting.\n\n"
+    "The key comes from EVOLINK_API_KEY, else from the config file ($EVOCLI_CONFIG, else "
+    "$XDG_CONFIG_HOME/evocli/config.yaml, else ~/.config/evocli/config.yaml). Every call is "
+    "recorded in the usage ledger ($EVOCLI_LEDGER_DIR, else $XDG_STATE_HOME/evocli/usage, else "
+    "~/.local/state/evocli/usage). 'evocli config' shows each setting and where it comes from."
+)
 
 
 def process_console(quiet: bool = False) -> Console:
@@ -172,7 +178,7 @@ def new_app() -> EvocliTyper:
             False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ) -> None:
-        """A command-line client for the Evolink chat completions API, made for scripting."""
+        pass
 
     return app
 

@@ -14,9 +14,11 @@ from evocli.errors import UsageError
 
 def batch(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help="JSON Lines of prompts; - reads stdin.", show_default=False)],
+    file: Annotated[
+        str, typer.Argument(metavar="FILE", help="JSON Lines of prompts; - reads stdin.", show_default=False)
+    ],
     concurrency: Annotated[
-        int, typer.Option("-c", "--concurrency", min=1, max=256, help="Requests in flight.")
+        int, typer.Option("-c", "--concurrency", metavar="N", min=1, max=256, help="Requests in flight.")
     ] = 4,
     out: Annotated[
         str | None,
@@ -31,7 +33,9 @@ def batch(
     ] = None,
     system: Annotated[
         str | None,
-        typer.Option("-s", "--system", help="Default system message.", rich_help_panel=o.CALL),
+        typer.Option(
+            "-s", "--system", metavar="TEXT", help="Default system message.", rich_help_panel=o.CALL
+        ),
     ] = None,
     model: o.ModelOpt = None,
     temperature: o.TemperatureOpt = None,
@@ -67,5 +71,5 @@ def batch(
     plan = batchrun.Plan(
         file, out, resume, lines.parse_shard(shard) if shard else None, concurrency, system, opts.tag
     )
-    settings = load_settings(opts)
+    settings = load_settings(opts, warn=ctx.obj.warn)
     batchrun.run(plan, settings, ctx.obj, stdin)

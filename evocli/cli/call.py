@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,13 +41,21 @@ def read_stdin(force: bool = False) -> str | None:
 
 
 def load_settings(
-    opts: CallOptions, conversation: config.Overrides | None = None, *, need_key: bool = True
+    opts: CallOptions,
+    conversation: config.Overrides | None = None,
+    *,
+    need_key: bool = True,
+    warn: Callable[[str], None] | None = None,
 ) -> config.Settings:
-    """Resolve the settings of a call once, from flags, environment and config file."""
+    """Resolve the settings of a call once, from flags, environment and config file; `warn`
+    hears of a base URL that would send the calls to the wrong place."""
     flags = opts.overrides()
     env = dict(os.environ)
     settings = config.resolve(flags, env, config.load_config_file(env), conversation, need_key=need_key)
     add_secret(settings.api_key)
+    problem = config.base_url_problem(settings.base_url)
+    if problem and warn is not None:
+        warn(f"base URL {settings.base_url}: {problem}")
     return settings
 
 
@@ -107,7 +115,7 @@ def run_call(
 
     mode = opts.mode
     stream = mode.stream(opts.stream, out.out_tty)
-    settings = load_settings(opts, conversation, need_key=not opts.dry_run)
+    settings = load_settings(opts, conversation, need_key=not opts.dry_run, warn=out.warn)
     request = client.build_request(settings, msgs, stream=stream)
     attach.check_request_size(payload.encoded_size(request.body), attachments)
     if opts.dry_run:

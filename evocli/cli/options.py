@@ -27,17 +27,34 @@ CALL = "Call options"
 OUT = "Output options"
 NET = "Network options"
 
+def _known_models(incomplete: str) -> list[str]:
+    """TAB after -m: the model ids evocli knows of (config.KNOWN_MODELS)."""
+    return [model for model in config.KNOWN_MODELS if model.startswith(incomplete)]
+
+
 ModelOpt = Annotated[
-    str | None, typer.Option("-m", "--model", help="Model id (default gpt-5.2).", rich_help_panel=CALL)
+    str | None,
+    typer.Option(
+        "-m",
+        "--model",
+        metavar="ID",
+        autocompletion=_known_models,
+        help="Model id (default gpt-5.2).",
+        rich_help_panel=CALL,
+    ),
 ]
 TemperatureOpt = Annotated[
     float | None,
-    typer.Option("-t", "--temperature", help="Sampling temperature, 0 to 2.", rich_help_panel=CALL),
+    typer.Option(
+        "-t", "--temperature", metavar="X", min=0, max=2, help="Sampling temperature, 0 to 2.",
+        rich_help_panel=CALL,
+    ),
 ]
 MaxTokensOpt = Annotated[
     int | None,
     typer.Option(
         "--max-tokens",
+        metavar="N",
         min=1,
         help="Upper bound on generated tokens (sent as max_completion_tokens).",
         rich_help_panel=CALL,
@@ -59,6 +76,7 @@ OutputOpt = Annotated[
     typer.Option(
         "-o",
         "--output",
+        metavar="MODE",
         case_sensitive=False,
         help="; ".join(f"{mode.name}: {mode.help}" for mode in MODES.values()) + ".",
         rich_help_panel=OUT,
@@ -93,7 +111,9 @@ DebugOpt = Annotated[
 ]
 TagOpt = Annotated[
     str | None,
-    typer.Option("--tag", help="A label stored with the call in the usage ledger.", rich_help_panel=OUT),
+    typer.Option(
+        "--tag", metavar="TEXT", help="A label stored with the call in the usage ledger.", rich_help_panel=OUT
+    ),
 ]
 NoLedgerOpt = Annotated[
     bool,
@@ -141,8 +161,13 @@ AttachOpt = Annotated[
 ]
 ImageDetailOpt = Annotated[
     Detail | None,
-    typer.Option("--image-detail", case_sensitive=False, help="The detail asked for attached images.",
-                 rich_help_panel=CALL),
+    typer.Option(
+        "--image-detail",
+        metavar="LEVEL",
+        case_sensitive=False,
+        help=f"The detail asked for attached images: {', '.join(DETAILS)}.",
+        rich_help_panel=CALL,
+    ),
 ]
 
 

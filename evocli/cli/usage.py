@@ -22,7 +22,9 @@ def usage(
     ctx: typer.Context,
     by: Annotated[
         Grouping | None,
-        typer.Option("--by", case_sensitive=False, help="Group the rows by model, day, tag or command."),
+        typer.Option(
+            "--by", metavar="KEY", case_sensitive=False, help="Group the rows by model, day, tag or command."
+        ),
     ] = None,
     since: Annotated[
         str | None,
