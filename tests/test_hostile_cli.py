@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,10 @@ def test_an_empty_model_is_refused_before_any_request(tmp_path: Path) -> None:
             78, b"", f"evocli: error: config file {config}: model: expected a model id, got an empty string\n"
             .encode())
         assert srv.requests == []
+
+
+def test_a_param_nested_too_deeply_is_a_usage_error(cli: Any) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    r = cli(["ask", "--dry-run", "-p", f"x={deep}", "hi"])
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == f"evocli: error: -p {'x=' + '[' * 38!r}…: the value is nested too deeply\n"
