@@ -19,6 +19,8 @@ from evocli.errors import (
     ProtocolError,
     TemporaryError,
 )
+from evocli.jsonsafe import UnusableJSON, load_json
+from evocli.jsonsafe import json_problem as json_problem  # callers know it as client.json_problem
 from evocli.redact import mask, redact
 
 USER_AGENT = f"evocli/{__version__}"
@@ -42,36 +44,11 @@ class Request:
         try:
             # Python's json writes NaN and infinities as bare NaN/Infinity, which is not JSON.
             return json.dumps(self.body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        except ValueError:
-            raise InputError("the request body cannot be sent: JSON has no NaN or Infinity") from None
+        except (ValueError, RecursionError):
+            problem = json_problem(self.body) or "it is not JSON"
+            raise InputError(f"the request body cannot be sent: {problem}") from None
 
 
-def json_problem(value: Any) -> str | None:
-    """Why a value cannot go into a JSON request body, or None when it can.
-
-    JSON has no NaN or infinities, and no dates, binary data or other non-JSON values (which
-    YAML may hold). The value is walked iteratively: however deep it is, this cannot overflow.
-    """
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if item is None or isinstance(item, str | bool | int):
-            continue
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return f"{_NON_FINITE[str(item)]} is not a JSON number"
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-        elif isinstance(item, dict):
-            if not all(isinstance(key, str) for key in item):
-                return "mapping keys must be text"
-            stack.extend(reversed(item.values()))
-        else:
-            return f"a {type(item).__name__} is not a JSON value (quote it to send it as text)"
-    return None
-
-
-_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 @dataclass
@@ -153,8 +130,10 @@ def parse_completion(raw: bytes) -> Completion:
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """A response body that must be a JSON object."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = load_json(raw)
+    except UnusableJSON as exc:
+        raise ProtocolError(f"the server's answer {exc}") from None
+    except ValueError:
         snippet = _snippet(raw)
         detail = f" (it starts {snippet!r})" if snippet else " (it is empty)"
         raise ProtocolError(f"the server's answer is not valid JSON{detail}") from None
@@ -170,17 +149,19 @@ def content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
-        )
+        parts = [part for part in content if isinstance(part, dict) and part.get("type") == "text"]
+        texts = [part.get("text", "") for part in parts]
+        if not all(isinstance(text, str) for text in texts):
+            raise ProtocolError("the answer's content has a text part whose text is not a string")
+        return "".join(texts)
     raise ProtocolError("the answer's content is neither text nor a list of parts")
 
 
 def api_error_details(raw: bytes) -> tuple[str | None, str | None]:
     """The API's own error message and suggestion, from either error body shape."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = load_json(raw)
+    except ValueError:
         return (_snippet(raw) or None), None
     if not isinstance(data, dict):
         return None, None
@@ -322,7 +303,9 @@ class StreamAssembler:
             message, _ = api_error_details(data.encode())
             raise ProtocolError(f"the stream reported an error: {_quote(message or data)}")
         try:
-            chunk = json.loads(data)
+            chunk = load_json(data)
+        except UnusableJSON as exc:
+            raise ProtocolError(f"the stream sent a chunk that {exc}") from None
         except ValueError:
             snippet = _snippet(data.encode())
             raise ProtocolError(f"the stream sent a chunk that is not JSON: {snippet!r}") from None
