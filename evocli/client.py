@@ -294,7 +294,8 @@ class StreamAssembler:
         self.done = False
 
     def add(self, data: str, event: str = "message") -> str:
-        if self.done:
+        if self.done or not data.strip():
+            # An event without data is a keep-alive (some proxies send `data:` and a blank line).
             return ""
         if data.strip() == "[DONE]":
             self.done = True

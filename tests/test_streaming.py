@@ -215,3 +215,15 @@ def test_streams_ask_for_no_compression_and_survive_it(cli: Cli, api_env: FakeSe
     r = cli(["ask", "--stream", "x"])
     assert (r.exit_code, r.stdout, r.stderr) == (0, "squeezed text\n", "")
     assert api_env.requests[0].headers["Accept-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize("keepalive", [b"data:\n\n", b"data: \n\n", b"data:\ndata:\n\n", b"data:  \r\n\r\n",
+                                       b"event: ping\ndata:\n\n"])
+def test_event_with_empty_data_is_a_keepalive_not_a_broken_stream(
+    cli: Cli, api_env: FakeServer, keepalive: bytes
+) -> None:
+    events = sse_stream(["Still ", "here."])
+    api_env.script(Reply(chunks=[keepalive, events[0], keepalive, *events[1:3], keepalive, *events[3:]]))
+    r = cli(["ask", "-o", "jsonl", "x"])
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert r.stdout.splitlines()[:2] == ['{"type":"delta","content":"Still "}', '{"type":"delta","content":"here."}']
