@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 from evocli import __version__
-from evocli.config import Settings
+from evocli.config import MAX_SECONDS, Settings
 from evocli.errors import (
     AuthError,
     CreditsError,
@@ -364,34 +365,47 @@ def backoff_delay(retries_taken: int, jitter: float) -> float:
 def server_wait(headers: Mapping[str, str], now: float) -> float | None:
     """The wait a server asks for: retry-after-ms, else Retry-After (seconds or HTTP date).
 
-    `headers` must be case-insensitive (requests' are). Nonsense values are ignored (None).
+    `headers` must be case-insensitive (requests' are). Nonsense values (negative, NaN, infinite,
+    garbage) are ignored: None, so the usual back-off applies.
     """
-    import math
     from email.utils import parsedate_to_datetime
 
-    ms = headers.get("retry-after-ms")
+    ms = _seconds(headers.get("retry-after-ms"))
     if ms is not None:
-        try:
-            value = float(ms) / 1000
-            if math.isfinite(value):
-                return max(value, 0.0)
-        except ValueError:
-            pass
+        return ms / 1000
     text = headers.get("retry-after")
     if text is None:
         return None
-    try:
-        value = float(text)
-        return max(value, 0.0) if math.isfinite(value) else None
-    except ValueError:
-        pass
+    seconds = _seconds(text)
+    if seconds is not None or _is_number(text):
+        return seconds
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
+    # A date already past means "now": that is a real answer, not nonsense.
     return max(when.timestamp() - now, 0.0)
+
+
+def _seconds(text: str | None) -> float | None:
+    """A header's number of seconds (or ms), when it is one that makes sense: finite, not negative."""
+    if text is None or not _is_number(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _is_number(text: str) -> bool:
+    # float() also takes "nan", "inf" and "1_0"; a header holds plain decimal numbers.
+    return re.fullmatch(r"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*", text) is not None
+
+
+def describe_wait(seconds: float) -> str:
+    """A wait as an error line shows it: `2.5 s`, never a 300-digit number (no setting allows a
+    wait longer than a week, so a longer one needs no figure)."""
+    return f"{seconds:.1f} s" if seconds <= MAX_SECONDS else "more than a week"
 
 
 def should_retry(status: int, headers: Mapping[str, str]) -> bool:

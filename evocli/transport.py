@@ -181,8 +181,8 @@ def _round(link: Link, settings: Settings, request: Request, url: str) -> tuple[
         remaining = deadline - time.monotonic()
         if wait is not None and wait > remaining:
             err.message += (
-                f" (the server asks to wait {wait:.1f} s, more than the {max(remaining, 0):.1f} s"
-                " left of --retry-max-time)"
+                f" (the server asks to wait {client.describe_wait(wait)}, more than the"
+                f" {max(remaining, 0):.1f} s left of --retry-max-time)"
             )
             raise err
         delay = wait if wait is not None else client.backoff_delay(attempt - 1, random.random())
