@@ -22,7 +22,7 @@ from evocli.errors import (
 )
 from evocli.jsonsafe import UnusableJSON, load_json
 from evocli.jsonsafe import json_problem as json_problem  # callers know it as client.json_problem
-from evocli.redact import mask, redact
+from evocli.redact import mask, redact, redact_url
 
 USER_AGENT = f"evocli/{__version__}"
 # Statuses worth another attempt: the server may answer differently in a moment.
@@ -101,7 +101,9 @@ def describe_request(request: Request, api_key: str | None, key_source: str = "n
         headers["Authorization"] = "Bearer <the output of api_key_command, not run by --dry-run>"
     else:
         headers["Authorization"] = f"Bearer {mask(api_key)}"
-    return {"method": request.method, "url": request.url, "headers": headers, "body": request.body}
+    # The URL's own credentials (https://user:pw@host) are hidden like the key.
+    url = redact_url(request.url)
+    return {"method": request.method, "url": url, "headers": headers, "body": request.body}
 
 
 def parse_completion(raw: bytes) -> Completion:

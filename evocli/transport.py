@@ -22,7 +22,7 @@ from evocli import client
 from evocli.client import Completion, Request, StreamAssembler
 from evocli.config import Settings
 from evocli.errors import ConfigError, EvocliError, ProtocolError, TemporaryError
-from evocli.redact import redact
+from evocli.redact import add_url_secrets, redact, redact_url
 from evocli.sse import SSEDecoder
 
 Notify = Callable[[str], None]
@@ -55,7 +55,8 @@ class Reply:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).netloc or url
+    """The host (and port) a message names: never the credentials a URL may carry."""
+    return urlsplit(url).netloc.rpartition("@")[2] or redact_url(url)
 
 
 def _not_http(exc: BaseException) -> str | None:
@@ -124,7 +125,7 @@ def _attempt(
     except requests.exceptions.ReadTimeout:
         return None, _read_timeout(host, s.timeout), True, None
     except requests.exceptions.InvalidURL as exc:
-        return None, ConfigError(f"invalid URL {url!r}: {exc}"), False, None
+        return None, ConfigError(f"invalid URL {redact_url(url)!r}: {redact(str(exc))}"), False, None
     except requests.exceptions.ConnectionError as exc:
         if "Read timed out" in str(exc):
             return None, _read_timeout(host, s.timeout), True, None
@@ -234,6 +235,8 @@ def _round(link: Link, settings: Settings, request: Request, url: str) -> tuple[
 
 def _open(link: Link, settings: Settings, request: Request) -> tuple[requests.Response, int, str]:
     """Send with retries, then one more round on the fallback host when the primary is down."""
+    for url in (request.url, settings.fallback_base_url):
+        add_url_secrets(url)
     try:
         response, attempts = _round(link, settings, request, request.url)
         return response, attempts, request.url
