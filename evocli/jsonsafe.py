@@ -119,3 +119,14 @@ def _held(value: Any) -> Any:
 def safe_text(text: str) -> str:
     """The text with each lone surrogate replaced by U+FFFD, so that it encodes as UTF-8."""
     return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
+
+def safe_value(value: Any) -> Any:
+    """A copy of a JSON-like value whose every text (mapping keys included) encodes as UTF-8."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, list):
+        return [safe_value(item) for item in value]
+    if isinstance(value, dict):
+        return {safe_value(key): safe_value(item) for key, item in value.items()}
+    return value
