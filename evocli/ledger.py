@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import stat
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,7 +108,8 @@ def append(ledger_dir: Path, record: CallRecord, now: datetime | None = None) ->
     ledger_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = _open_month_file(month_file(ledger_dir, now))
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held for microseconds; closing the file releases it
+        with suppress(OSError):  # a file system without flock: the check is then best effort
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held for microseconds; closing the file releases it
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line

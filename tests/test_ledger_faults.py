@@ -186,3 +186,19 @@ def test_timestamp_out_of_range_after_its_offset_is_a_corrupt_line(cli: Cli, iso
 def test_record_ts_out_of_range() -> None:
     assert ledger_read._record_ts("0001-01-01T00:00:00+14:00") is None
     assert ledger_read._record_ts("0001-01-01T14:00:00+14:00") == "0001-01-01T00:00:00.000Z"
+
+
+def test_a_file_system_without_flock_still_gets_the_record(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+
+    def no_flock(fd: int, op: int) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    path = month_file(isolated)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(CUT)
+    record = CallRecord(command="ask", model="m", ok=True, exit_code=0, latency_ms=1, attempts=1, stream=False)
+    ledger.append(isolated / "ledger", record)
+    first, added, end = path.read_bytes().split(b"\n")
+    assert (first, json.loads(added)["model"], end) == (CUT, "m", b"")
