@@ -4,12 +4,13 @@ the text with replacement characters, never an internal error."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import run_evocli
+from tests.conftest import invoke, run_evocli
 from tests.server import FakeServer, Reply, chunk, completion_body, sse_event
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -20,13 +21,17 @@ SURROGATE_BODY = (
 
 
 @pytest.fixture
-def evo(api_env: FakeServer, tmp_path: Path) -> Any:
-    """Run evocli as a process against the local server, one scripted reply first."""
-    api_env_credits = {"EVOLINK_CREDITS_URL": f"{api_env.url}/v1/credits"}
+def evo(api_env: FakeServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run evocli against the local server after scripting its replies: in-process, or as a real
+    process with process=True (a few cases, to pin what a shell sees)."""
+    monkeypatch.setenv("EVOLINK_CREDITS_URL", f"{api_env.url}/v1/credits")
 
-    def run(args: list[str], *replies: Reply, input: str | None = None) -> Any:
+    def run(args: list[str], *replies: Reply, process: bool = False) -> Any:
         api_env.script(*replies)
-        return run_evocli(args, env=api_env_credits, input=input)
+        if process:
+            return run_evocli(args)
+        done = invoke(args)
+        return subprocess.CompletedProcess(args, done.exit_code, done.stdout, done.stderr)
 
     return run
 
@@ -58,7 +63,7 @@ def _deep_stream() -> Reply:
     ],
 )
 def test_answer_nested_100000_levels_deep_is_76(evo: Any, args: list[str], reply: Reply, stderr: str) -> None:
-    r = evo(args, reply)
+    r = evo(args, reply, process=args[:2] in (["ask", "--no-stream"], ["ask", "--stream"]))
     assert (r.returncode, r.stdout, r.stderr) == (76, "", stderr)
 
 
@@ -95,7 +100,7 @@ def test_text_part_whose_text_is_not_a_string_in_a_stream_is_76(evo: Any) -> Non
 
 def test_lone_surrogates_in_content_model_and_finish_reason_print_as_replacement_characters(evo: Any) -> None:
     body = SURROGATE_BODY.replace(b'"stop"', b'"stop\\udc00"')
-    r = evo(["ask", "x"], Reply(body=body))
+    r = evo(["ask", "x"], Reply(body=body), process=True)
     assert (r.returncode, r.stdout) == (0, "A\ufffdB\n")
     assert r.stderr == "evocli: warning: the answer ended with finish_reason: stop\ufffd\n"
 
@@ -131,7 +136,7 @@ def test_batch_answer_with_a_lone_surrogate_stays_that_lines_record(evo: Any, tm
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(f"p{i}") + "\n" for i in range(5)))
     ok = Reply(body=completion_body("fine"))
-    r = evo(["batch", str(src), "-c", "1"], ok, ok, Reply(body=SURROGATE_BODY), ok, ok)
+    r = evo(["batch", str(src), "-c", "1"], ok, ok, Reply(body=SURROGATE_BODY), ok, ok, process=True)
     assert (r.returncode, r.stderr) == (0, "")
     records = [json.loads(line) for line in r.stdout.splitlines()]
     assert [rec["content"] for rec in records] == ["fine", "fine", "A\ufffdB", "fine", "fine"]
@@ -153,7 +158,7 @@ def test_nan_or_infinity_from_the_server_is_76_never_printed_bare(
     evo: Any, args: list[str], body: bytes, shown: str
 ) -> None:
     raw = b'{"choices":[{"message":{"content":"A"},"finish_reason":"stop"}],' + body + b"}"
-    r = evo(args, Reply(body=raw))
+    r = evo(args, Reply(body=raw), process=args[:3] == ["ask", "-o", "json"])
     assert (r.returncode, r.stdout, r.stderr) == (76, "", f"evocli: error: the server's answer {shown}\n")
 
 
