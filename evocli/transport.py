@@ -270,7 +270,7 @@ def perform(settings: Settings, request: Request, link: Link | None = None) -> R
         try:
             body = _read_body(response, link.max_response_bytes)
         except _TooLarge:
-            raise _too_large(url, link.max_response_bytes, "answer", response.status_code, attempts) from None
+            raise _too_large(url, link.max_response_bytes, response.status_code, attempts) from None
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             broken = _broken(exc, url, settings, "answer")
             broken.http_status, broken.attempts = response.status_code, attempts
@@ -289,22 +289,22 @@ def _read_body(response: requests.Response, limit: int, *, truncate: bool = Fals
     """
     parts: list[bytes] = []
     size = 0
-    while True:
-        data = response.raw.read(READ_SIZE, decode_content=True)
-        if not data:
-            return b"".join(parts)
+    # requests' own reading: read errors translated, and a body read to its end is marked
+    # consumed, so the connection goes back to the pool; stopping early closes it instead.
+    for data in response.iter_content(READ_SIZE):
         size += len(data)
         if size > limit:
             if truncate:
                 parts.append(data[: len(data) - (size - limit)])
-                return b"".join(parts)
+                break
             raise _TooLarge
         parts.append(data)
+    return b"".join(parts)
 
 
-def _too_large(url: str, limit: int, what: str, status: int, attempts: int) -> ProtocolError:
+def _too_large(url: str, limit: int, status: int, attempts: int) -> ProtocolError:
     err = ProtocolError(
-        f"the {what} from {_host(url)} is larger than {_size(limit)}",
+        f"the answer from {_host(url)} is larger than {_size(limit)}",
         hint="raise max_response_bytes in the config file if answers this large are expected",
         http_status=status,
     )
@@ -366,7 +366,7 @@ def stream(
                 return completion, reply
             return _read_stream(response, on_delta, url, link.max_response_bytes), reply
         except _TooLarge:
-            raise _too_large(url, link.max_response_bytes, "answer", reply.status, attempts) from None
+            raise _too_large(url, link.max_response_bytes, reply.status, attempts) from None
         except EvocliError as err:
             err.http_status, err.attempts = reply.status, attempts
             raise

@@ -154,3 +154,40 @@ def test_server_closing_without_answering_is_still_retried_as_75(evo: Any, api_e
     assert (r.returncode, r.stdout, len(api_env.requests)) == (75, "", 2)
     assert r.stderr.endswith(f"evocli: error: cannot connect to 127.0.0.1:{api_env.port}: "
                              "the server closed the connection without answering\n")
+
+
+def test_answers_read_under_the_limit_keep_the_connection_alive(tmp_path: Path) -> None:
+    """Reading piece by piece must not cost batch its kept-alive connection."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    peers: list[int] = []
+    body = json.dumps(completion_body()).encode()
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            peers.append(self.client_address[1])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        env = {"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": f"http://127.0.0.1:{httpd.server_address[1]}/v1"}
+        s = resolve(Overrides(), env, ConfigFile(tmp_path / "c"))
+        link = transport.Link(max_response_bytes=len(body))
+        for _ in range(3):
+            transport.complete(s, client.build_request(s, [{"role": "user", "content": "hi"}], stream=False), link)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert len(peers) == 3 and len(set(peers)) == 1
