@@ -50,8 +50,6 @@ class Request:
             raise InputError(f"the request body cannot be sent: {problem}") from None
 
 
-
-
 @dataclass
 class Completion:
     """A finished answer, from a plain response or assembled from a stream."""
