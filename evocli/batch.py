@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evocli import attach, conversation, payload
-from evocli.body import json_problem, params_problem
+from evocli.body import params_problem
 from evocli.errors import EvocliError, ExitCode, InputError, UsageError
+from evocli.jsonsafe import MAX_DEPTH, json_problem, safe_text, safe_value
 from evocli.messages import Message
+from evocli.redact import redact, scrub_value
 
 LINE_KEYS = ("id", "prompt", "system", "messages", "model", "params", "vars", "attach")
 
@@ -61,6 +63,10 @@ def parse_line(
         value = json.loads(line)
     except json.JSONDecodeError as exc:
         return _bad(job, f"not valid JSON ({exc.msg} at column {exc.colno})")
+    except ValueError as exc:  # an integer of more than 4300 digits
+        return _bad(job, f"not valid JSON ({exc})")
+    except RecursionError:  # json gives up long before 5,000 levels
+        return _bad(job, f"it is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, str):
         value = {"prompt": value}
     if not isinstance(value, dict):
@@ -69,7 +75,8 @@ def parse_line(
         if not isinstance(value["id"], str | int | float) or isinstance(value["id"], bool):
             return _bad(job, "id must be a string or a number")
         job.id = value["id"]
-    # json reads NaN, Infinity and 1e999 as numbers that cannot be sent (nor written in a result).
+    # json reads NaN, Infinity and 1e999 as numbers, and "\ud800" as text, that cannot be sent
+    # (nor written in a result); a line may also nest too deeply to be sent safely.
     problem = json_problem(value)
     if problem:
         if json_problem(job.id):
@@ -197,9 +204,13 @@ class Summary:
 class Runner:
     """Runs jobs on N worker threads and hands results to `write` in input order.
 
-    At most `window` jobs are in flight or waiting to be written, so memory stays bounded
-    whatever the input size. Workers are daemon threads: on Ctrl-C the process can leave
-    without waiting for calls still in flight.
+    Whichever thread finishes the result that is next in input order writes it, with every
+    finished result after it: the thread that reads the input (which may wait on an idle pipe)
+    never holds results back, so a producer that waits for results before sending more cannot
+    deadlock. At most `window` jobs are in flight or waiting to be written, so memory stays
+    bounded whatever the input size. Any exception in a job becomes that line's record. Workers
+    are daemon threads: on Ctrl-C the process can leave without waiting for calls in flight,
+    after every finished result has been written.
     """
 
     def __init__(
@@ -216,9 +227,11 @@ class Runner:
         self.progress = progress
         self.summary = Summary()
         self._tasks: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._pending: deque[int] = deque()
+        self._pending: deque[int] = deque()  # input order of the lines not yet written
         self._results: dict[int, dict[str, Any]] = {}
         self._cond = threading.Condition()
+        self._failure: Exception | None = None  # a write that failed: the run ends with it
+        self._stopped = False  # nothing more is written
         self._workers = [
             threading.Thread(target=self._work, daemon=True, name=f"evocli-batch-{i}")
             for i in range(concurrency)
@@ -231,50 +244,89 @@ class Runner:
             job = self._tasks.get()
             if job is None:
                 return
-            result = self.run_job(job)
-            with self._cond:
-                self._results[job.index] = result
-                self._cond.notify_all()
+            if not self._stopped:
+                self._finish(job.index, self._result(job))
+
+    def _result(self, job: Job) -> dict[str, Any]:
+        try:
+            return self.run_job(job)
+        except EvocliError as err:  # an expected failure that escaped: it keeps its exit code
+            return error_record(job, err)
+        except BaseException as exc:  # whatever it is, it is this line's failure, not the run's
+            message = safe_text(redact(f"internal error: {type(exc).__name__}: {exc}"))
+            return error_record(job, EvocliError(message))
+
+    def _finish(self, index: int, record: dict[str, Any]) -> None:
+        with self._cond:
+            if self._stopped:
+                return
+            self._results[index] = record
+            self._write_ready()
+            self._cond.notify_all()
 
     def run(self, jobs: Iterable[Job]) -> Summary:
         try:
             for job in jobs:
-                self._drain(self.window)
-                with self._cond:
-                    self._pending.append(job.index)
-                if job.error is not None:
-                    with self._cond:
-                        self._results[job.index] = error_record(job, job.error)
-                else:
-                    self._tasks.put(job)
-            self._drain(1)
+                self._admit(job)
+            with self._cond:
+                while self._pending and self._failure is None:
+                    self._cond.wait()
+                self._raise_failure()
         except BaseException:
             # Ctrl-C, or a failure reading the input: keep every line that had finished.
-            self._flush_finished()
+            self._stop()
             raise
         finally:
             for _ in self._workers:
                 self._tasks.put(None)
         return self.summary
 
-    def _drain(self, limit: int) -> None:
-        """Write the results that are next in order, until fewer than `limit` remain pending."""
+    def _admit(self, job: Job) -> None:
+        """Take one input line, once fewer than `window` lines are waiting."""
         with self._cond:
-            while True:
-                while self._pending and self._pending[0] in self._results:
-                    self._emit(self._results.pop(self._pending.popleft()))
-                if len(self._pending) < limit:
-                    return
+            while len(self._pending) >= self.window and self._failure is None:
                 self._cond.wait()
+            self._raise_failure()
+            self._pending.append(job.index)
+            if job.error is not None:
+                self._results[job.index] = error_record(job, job.error)
+                self._write_ready()
+                self._raise_failure()
+                return
+        self._tasks.put(job)
 
-    def _flush_finished(self) -> None:
+    def _write_ready(self) -> None:
+        """Write the results that are next in input order (the lock is held)."""
+        while not self._stopped and self._pending and self._pending[0] in self._results:
+            record = self._results.pop(self._pending.popleft())
+            try:
+                self._emit(record)
+            except Exception as exc:  # stdout or --out failed: the run ends with that error
+                self._failure = exc
+                self._stopped = True
+                self._cond.notify_all()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _stop(self) -> None:
         """On interruption, keep every finished result (still in ascending input order)."""
         with self._cond:
-            for index in sorted(self._results):
-                self._emit(self._results.pop(index))
+            if not self._stopped:
+                self._stopped = True
+                try:
+                    for index in sorted(self._results):
+                        self._emit(self._results.pop(index))
+                except Exception:
+                    pass  # the output fails too: the interruption is what the run ends with
             self._pending.clear()
+            self._cond.notify_all()
 
     def _emit(self, record: dict[str, Any]) -> None:
+        # The one place every record passes: the key the server may have echoed is masked, and
+        # no text that UTF-8 cannot encode is left to fail the write (and the run with it).
+        record = safe_value(scrub_value(record))
         self.summary.done += 1
         if not record["ok"]:
             self.summary.failed += 1

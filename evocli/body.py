@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evocli.errors import UsageError
+from evocli.jsonsafe import json_problem
 
 # Body fields that no settings layer (flags, config file, conversation file, batch line) may set.
 RESERVED_PARAMS = {
@@ -15,34 +15,6 @@ RESERVED_PARAMS = {
     "stream": "use --stream / --no-stream",
     "model": "the model has its own setting: -m/--model, or model: in the file",
 }
-
-_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
-
-def json_problem(value: Any) -> str | None:
-    """Why a value cannot go into a JSON request body, or None when it can.
-
-    JSON has no NaN or infinities, and no dates, binary data or other non-JSON values (which
-    YAML may hold). The value is walked iteratively: however deep it is, this cannot overflow.
-    """
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if item is None or isinstance(item, str | bool | int):
-            continue
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return f"{_NON_FINITE[str(item)]} is not a JSON number"
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-        elif isinstance(item, dict):
-            if not all(isinstance(key, str) for key in item):
-                return "mapping keys must be text"
-            stack.extend(reversed(item.values()))
-        else:
-            return f"a {type(item).__name__} is not a JSON value (quote it to send it as text)"
-    return None
-
 
 def param_problem(key: Any, value: Any) -> str | None:
     """Why `params` may not hold this field, or None; the text starts with `params`.

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 from evocli import __version__
-from evocli.body import json_problem
-from evocli.config import Settings
+from evocli.config import MAX_SECONDS, Settings
 from evocli.errors import (
     AuthError,
     CreditsError,
@@ -19,7 +20,9 @@ from evocli.errors import (
     ProtocolError,
     TemporaryError,
 )
-from evocli.redact import mask, redact
+from evocli.jsonsafe import UnusableJSON, load_json
+from evocli.jsonsafe import json_problem as json_problem  # callers know it as client.json_problem
+from evocli.redact import mask, redact, redact_url
 
 USER_AGENT = f"evocli/{__version__}"
 # Statuses worth another attempt: the server may answer differently in a moment.
@@ -45,8 +48,9 @@ class Request:
             # Python's json writes NaN and infinities as bare NaN/Infinity, which is not JSON.
             # payload's encoder gives the same bytes without holding a large body three times.
             return payload.encode_body(self.body)
-        except ValueError:
-            raise InputError("the request body cannot be sent: JSON has no NaN or Infinity") from None
+        except (ValueError, RecursionError):
+            problem = json_problem(self.body) or "it is not JSON"
+            raise InputError(f"the request body cannot be sent: {problem}") from None
 
 
 @dataclass
@@ -100,7 +104,9 @@ def describe_request(request: Request, api_key: str | None, key_source: str = "n
         headers["Authorization"] = "Bearer <the output of api_key_command, not run by --dry-run>"
     else:
         headers["Authorization"] = f"Bearer {mask(api_key)}"
-    return {"method": request.method, "url": request.url, "headers": headers, "body": request.body}
+    # The URL's own credentials (https://user:pw@host) are hidden like the key.
+    url = redact_url(request.url)
+    return {"method": request.method, "url": url, "headers": headers, "body": request.body}
 
 
 def parse_completion(raw: bytes) -> Completion:
@@ -132,8 +138,10 @@ def parse_completion(raw: bytes) -> Completion:
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """A response body that must be a JSON object."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = load_json(raw)
+    except UnusableJSON as exc:
+        raise ProtocolError(f"the server's answer {exc}") from None
+    except ValueError:
         snippet = _snippet(raw)
         detail = f" (it starts {snippet!r})" if snippet else " (it is empty)"
         raise ProtocolError(f"the server's answer is not valid JSON{detail}") from None
@@ -149,17 +157,19 @@ def content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
-        )
+        parts = [part for part in content if isinstance(part, dict) and part.get("type") == "text"]
+        texts = [part.get("text", "") for part in parts]
+        if not all(isinstance(text, str) for text in texts):
+            raise ProtocolError("the answer's content has a text part whose text is not a string")
+        return "".join(texts)
     raise ProtocolError("the answer's content is neither text nor a list of parts")
 
 
 def api_error_details(raw: bytes) -> tuple[str | None, str | None]:
     """The API's own error message and suggestion, from either error body shape."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = load_json(raw)
+    except ValueError:
         return (_snippet(raw) or None), None
     if not isinstance(data, dict):
         return None, None
@@ -299,7 +309,8 @@ class StreamAssembler:
         self.tool_calls = False
 
     def add(self, data: str, event: str = "message") -> str:
-        if self.done:
+        if self.done or not data.strip():
+            # An event without data is a keep-alive (some proxies send `data:` and a blank line).
             return ""
         if data.strip() == "[DONE]":
             self.done = True
@@ -308,7 +319,9 @@ class StreamAssembler:
             message, _ = api_error_details(data.encode())
             raise ProtocolError(f"the stream reported an error: {_quote(message or data)}")
         try:
-            chunk = json.loads(data)
+            chunk = load_json(data)
+        except UnusableJSON as exc:
+            raise ProtocolError(f"the stream sent a chunk that {exc}") from None
         except ValueError:
             snippet = _snippet(data.encode())
             raise ProtocolError(f"the stream sent a chunk that is not JSON: {snippet!r}") from None
@@ -373,34 +386,47 @@ def backoff_delay(retries_taken: int, jitter: float) -> float:
 def server_wait(headers: Mapping[str, str], now: float) -> float | None:
     """The wait a server asks for: retry-after-ms, else Retry-After (seconds or HTTP date).
 
-    `headers` must be case-insensitive (requests' are). Nonsense values are ignored (None).
+    `headers` must be case-insensitive (requests' are). Nonsense values (negative, NaN, infinite,
+    garbage) are ignored: None, so the usual back-off applies.
     """
-    import math
     from email.utils import parsedate_to_datetime
 
-    ms = headers.get("retry-after-ms")
+    ms = _seconds(headers.get("retry-after-ms"))
     if ms is not None:
-        try:
-            value = float(ms) / 1000
-            if math.isfinite(value):
-                return max(value, 0.0)
-        except ValueError:
-            pass
+        return ms / 1000
     text = headers.get("retry-after")
     if text is None:
         return None
-    try:
-        value = float(text)
-        return max(value, 0.0) if math.isfinite(value) else None
-    except ValueError:
-        pass
+    seconds = _seconds(text)
+    if seconds is not None or _is_number(text):
+        return seconds
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
+    # A date already past means "now": that is a real answer, not nonsense.
     return max(when.timestamp() - now, 0.0)
+
+
+def _seconds(text: str | None) -> float | None:
+    """A header's number of seconds (or ms), when it is one that makes sense: finite, not negative."""
+    if text is None or not _is_number(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _is_number(text: str) -> bool:
+    # float() also takes "nan", "inf" and "1_0"; a header holds plain decimal numbers.
+    return re.fullmatch(r"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*", text) is not None
+
+
+def describe_wait(seconds: float) -> str:
+    """A wait as an error line shows it: `2.5 s`, never a 300-digit number (no setting allows a
+    wait longer than a week, so a longer one needs no figure)."""
+    return f"{seconds:.1f} s" if seconds <= MAX_SECONDS else "more than a week"
 
 
 def should_retry(status: int, headers: Mapping[str, str]) -> bool:

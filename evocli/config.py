@@ -139,9 +139,16 @@ def load_config_file(env: Mapping[str, str]) -> ConfigFile:
     """Read and check the config file. A missing file is an empty config."""
     path = config_path(env)
     try:
-        with open(path, "rb") as fh:
-            mode = os.fstat(fh.fileno()).st_mode
-            raw = fh.read()
+        # O_NONBLOCK: opening a FIFO in the config file's place would wait for a writer, forever.
+        with open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK)) as fh:
+            info = os.fstat(fh.fileno())
+            mode = info.st_mode
+            if stat.S_ISREG(mode):
+                raw = fh.read()
+            elif stat.S_ISCHR(mode) and info.st_rdev == os.stat(os.devnull).st_rdev:
+                raw = b""  # EVOCLI_CONFIG=/dev/null: no config at all, as git allows for its own
+            else:
+                raise ConfigError(f"config file {path} is not a regular file")
     except FileNotFoundError:
         return ConfigFile(path)
     except IsADirectoryError:

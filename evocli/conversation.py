@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evocli import attach, config, references, yamlsafe
-from evocli.body import json_problem as _json_problem
 from evocli.body import param_problem
 from evocli.errors import EvocliError, InputError, UsageError
+from evocli.jsonsafe import json_problem as _json_problem
 from evocli.messages import Message
 
 if TYPE_CHECKING:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from evocli.client import Completion, usage_counts
+from evocli.jsonsafe import safe_text
 from evocli.redact import redact
 
 RECORD_FIELDS = (
@@ -71,8 +75,11 @@ def to_json(record: CallRecord, now: datetime) -> dict[str, Any]:
         "stream": record.stream,
         "tag": record.tag,
     }
-    # Whatever the server sent back (an id, a model name) may echo the key: never store it.
-    return {name: redact(v) if isinstance(v := values[name], str) else v for name in RECORD_FIELDS}
+    # Whatever the server sent back (an id, a model name) may echo the key: never store it. Text
+    # from the command line may hold undecodable bytes (lone surrogates): written as U+FFFD.
+    return {
+        name: safe_text(redact(v)) if isinstance(v := values[name], str) else v for name in RECORD_FIELDS
+    }
 
 
 def encode_line(record: CallRecord, now: datetime) -> bytes:
@@ -87,18 +94,50 @@ def month_file(ledger_dir: Path, now: datetime) -> Path:
 def append(ledger_dir: Path, record: CallRecord, now: datetime | None = None) -> None:
     """Append one record with a single O_APPEND write, so concurrent writers never interleave.
 
-    Raises OSError when the ledger cannot be written; the caller turns that into a warning.
+    The record starts on a fresh line: when the file's last byte is not a line end (a write cut
+    short by a full disk, a hand edit), the same single write begins with one. Writers hold an
+    flock on the month file from that check to their write, because a long write becomes
+    visible page by page: without it, a writer could take another's half-copied record for a
+    fragment and leave a blank line.
+
+    Raises OSError when the ledger cannot be written (also when the month file is not a regular
+    file: a FIFO there must not hang the call); the caller turns that into a warning.
     """
+    import fcntl
+
     now = now or datetime.now(UTC)
     line = encode_line(record, now)
     ledger_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(month_file(ledger_dir, now), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = _open_month_file(month_file(ledger_dir, now))
     try:
+        with suppress(OSError):  # a file system without flock: the check is then best effort
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held for microseconds; closing the file releases it
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
         written = os.write(fd, line)
         if written != len(line):
             raise OSError(f"short write to the ledger ({written} of {len(line)} bytes)")
     finally:
         os.close(fd)
+
+
+def _open_month_file(path: Path) -> int:
+    """The month file, open for appending (and reading its last byte); only a regular file.
+
+    O_NONBLOCK: opening a FIFO for writing would otherwise wait for a reader, forever.
+    """
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a FIFO without a reader, a socket, a device
+            raise OSError(errno.ENXIO, f"{path.name} is not a regular file") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{path.name} is not a regular file")
+    return fd
 
 
 class Recorder:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -155,7 +156,10 @@ def read_blocks(
     Memory stays flat whatever the file's size; byte ranges let several processes share a file.
     """
     try:
-        with open(path, "rb") as fh:
+        # O_NONBLOCK: opening a FIFO in a month file's place would wait for a writer, forever.
+        with open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK)) as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise NoInputError(f"cannot read the usage ledger file {path}: it is not a regular file")
             if start:
                 # The line under `start` belongs to the range before this one.
                 fh.seek(start - 1)
@@ -267,7 +271,10 @@ def _record_ts(value: Any) -> str | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return _ts_text(when)
+    try:
+        return _ts_text(when)
+    except OverflowError:  # a time that is out of range once moved to UTC (0001-01-01T00:00+14:00)
+        return None
 
 
 def _json_key(value: str | None) -> bytes:

@@ -18,6 +18,8 @@ def compose_prompt(args: Sequence[str], stdin_text: str | None) -> str:
     Either part may be missing. Trailing line breaks of stdin are dropped so the blank line
     between the two parts is exactly one; nothing else is changed or cut.
     """
+    for number, arg in enumerate(args, 1):
+        _check_decoded(arg, number)
     arg_text = " ".join(args)
     piped = stdin_text.rstrip("\r\n") if stdin_text and stdin_text.strip() else ""
     if piped and arg_text.strip():
@@ -27,6 +29,18 @@ def compose_prompt(args: Sequence[str], stdin_text: str | None) -> str:
     if not text.strip():
         raise InputError("the prompt is empty", hint=EMPTY_PROMPT_HINT)
     return text
+
+
+def _check_decoded(arg: str, number: int) -> None:
+    """Python keeps argument bytes that are not UTF-8 as lone surrogates (U+DC80-U+DCFF): such
+    an argument cannot be sent, and saying so beats a confusing error about the request body."""
+    for index, char in enumerate(arg):
+        if "\ud800" <= char <= "\udfff":
+            offset = len(arg[:index].encode("utf-8", "surrogateescape"))
+            raise InputError(
+                f"the prompt is not valid UTF-8 text (argument {number}, byte {offset})",
+                hint="evocli reads arguments as UTF-8: convert the text first (iconv -t UTF-8)",
+            )
 
 
 def ask_messages(prompt: str, system: str | None, content: Any = None) -> list[Message]:

@@ -114,7 +114,7 @@ def _from_file(path: str, read: Reader) -> Loaded:
 
 
 def _loaded(data: dict[str, Any], name: str, where: str, error: type[EvocliError]) -> Loaded:
-    from evocli.body import json_problem
+    from evocli.jsonsafe import json_problem
 
     problem = json_problem(data)
     if problem:

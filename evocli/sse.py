@@ -40,15 +40,15 @@ class SSEDecoder:
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        self._buffer += chunk
-        start = 0
         buf = self._buffer
+        # What is already buffered holds no line end (complete lines never stay): only the new
+        # bytes are searched, and each found position is reused, so a long line costs linear time.
+        fresh = len(buf)
+        buf += chunk
         size = len(buf)
-        while start < size:
-            cr = buf.find(b"\r", start)
-            lf = buf.find(b"\n", start)
-            if cr < 0 and lf < 0:
-                break
+        start = 0
+        cr, lf = buf.find(b"\r", fresh), buf.find(b"\n", fresh)
+        while cr >= 0 or lf >= 0:
             end = lf if cr < 0 or (0 <= lf < cr) else cr
             line = bytes(buf[start:end])
             if end == cr:
@@ -59,10 +59,14 @@ class SSEDecoder:
                     start = end + 1
             else:
                 start = end + 1
+            if 0 <= cr < start:
+                cr = buf.find(b"\r", start)
+            if 0 <= lf < start:
+                lf = buf.find(b"\n", start)
             event = self._line(line)
             if event is not None:
                 events.append(event)
-        del self._buffer[:start]
+        del buf[:start]
         return events
 
     def close(self) -> list[Event]:

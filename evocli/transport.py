@@ -5,6 +5,7 @@ Imported only when a call is made, so `--help` and completion never load request
 
 from __future__ import annotations
 
+import http.client
 import random
 import re
 import threading
@@ -21,10 +22,15 @@ from evocli import client
 from evocli.client import Completion, Request, StreamAssembler
 from evocli.config import Settings
 from evocli.errors import ConfigError, EvocliError, ProtocolError, TemporaryError
+from evocli.redact import add_url_secrets, redact, redact_url
 from evocli.sse import SSEDecoder
 
 Notify = Callable[[str], None]
 READ_SIZE = 65536
+# The largest answer evocli reads, decoded (an endless body, a gzip bomb): past it, exit 76.
+DEFAULT_MAX_RESPONSE_BYTES = 64 << 20
+# An error response only needs its message: the rest of a huge one is not read.
+MAX_ERROR_BODY = 1 << 20
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -49,7 +55,30 @@ class Reply:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).netloc or url
+    """The host (and port) a message names: never the credentials a URL may carry."""
+    return urlsplit(url).netloc.rpartition("@")[2] or redact_url(url)
+
+
+def _not_http(exc: BaseException) -> str | None:
+    """What was wrong with a reply that is not HTTP at all (a garbage status line, an SSH banner,
+    an endless header), or None: a server that closed without a word is another failure."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, http.client.RemoteDisconnected):
+            return None
+        if isinstance(item, http.client.BadStatusLine):
+            line = " ".join(str(item.args[0] if item.args else "").split())
+            return f"it starts {redact(line if len(line) <= 60 else line[:59] + '…')!r}"
+        if isinstance(item, http.client.HTTPException):
+            return redact(str(item))
+        stack.extend(arg for arg in item.args if isinstance(arg, BaseException))
+        stack.extend(linked for linked in (item.__cause__, item.__context__) if linked is not None)
+    return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -96,16 +125,25 @@ def _attempt(
     except requests.exceptions.ReadTimeout:
         return None, _read_timeout(host, s.timeout), True, None
     except requests.exceptions.InvalidURL as exc:
-        return None, ConfigError(f"invalid URL {url!r}: {exc}"), False, None
+        return None, ConfigError(f"invalid URL {redact_url(url)!r}: {redact(str(exc))}"), False, None
     except requests.exceptions.ConnectionError as exc:
         if "Read timed out" in str(exc):
             return None, _read_timeout(host, s.timeout), True, None
+        detail = _not_http(exc)
+        if detail is not None:
+            # Not a server having a bad moment: another service, or something broken in between.
+            return None, ProtocolError(f"the reply from {host} is not HTTP: {detail}"), False, None
         return None, TemporaryError(f"cannot connect to {host}: {_reason(exc)}"), True, None
+    if not 100 <= response.status_code <= 599:
+        response.close()
+        return None, ProtocolError(
+            f"the reply from {host} is not HTTP: status {response.status_code}"
+        ), False, None
     if 200 <= response.status_code < 300:
         return response, None, False, None
     try:
-        body = response.content
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
+        body = _read_body(response, MAX_ERROR_BODY, truncate=True)
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
         body = b""
     finally:
         response.close()
@@ -160,6 +198,7 @@ class Link:
     notify: Notify = _no_notice
     gate: Gate | None = None
     session: requests.Session = field(default_factory=requests.Session)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES  # decoded; past it, exit 76
 
 
 def _round(link: Link, settings: Settings, request: Request, url: str) -> tuple[requests.Response, int]:
@@ -181,8 +220,8 @@ def _round(link: Link, settings: Settings, request: Request, url: str) -> tuple[
         remaining = deadline - time.monotonic()
         if wait is not None and wait > remaining:
             err.message += (
-                f" (the server asks to wait {wait:.1f} s, more than the {max(remaining, 0):.1f} s"
-                " left of --retry-max-time)"
+                f" (the server asks to wait {client.describe_wait(wait)}, more than the"
+                f" {max(remaining, 0):.1f} s left of --retry-max-time)"
             )
             raise err
         delay = wait if wait is not None else client.backoff_delay(attempt - 1, random.random())
@@ -196,6 +235,8 @@ def _round(link: Link, settings: Settings, request: Request, url: str) -> tuple[
 
 def _open(link: Link, settings: Settings, request: Request) -> tuple[requests.Response, int, str]:
     """Send with retries, then one more round on the fallback host when the primary is down."""
+    for url in (request.url, settings.fallback_base_url):
+        add_url_secrets(url)
     try:
         response, attempts = _round(link, settings, request, request.url)
         return response, attempts, request.url
@@ -223,15 +264,59 @@ def _fallback_url(settings: Settings, request: Request, err: EvocliError) -> str
 
 def perform(settings: Settings, request: Request, link: Link | None = None) -> Reply:
     """Send a request (with retries) and read its whole successful response."""
-    response, attempts, url = _open(link or Link(), settings, request)
+    link = link or Link()
+    response, attempts, url = _open(link, settings, request)
     with response:
         try:
-            body = response.content
+            body = _read_body(response, link.max_response_bytes)
+        except _TooLarge:
+            raise _too_large(url, link.max_response_bytes, response.status_code, attempts) from None
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             broken = _broken(exc, url, settings, "answer")
             broken.http_status, broken.attempts = response.status_code, attempts
             raise broken from None
     return Reply(response.status_code, body, attempts, url)
+
+
+class _TooLarge(Exception):
+    """The body grew past its limit."""
+
+
+def _read_body(response: requests.Response, limit: int, *, truncate: bool = False) -> bytes:
+    """The decoded body, read piece by piece so that no more than `limit` bytes are ever held.
+
+    Past the limit: _TooLarge, or with `truncate` the first `limit` bytes.
+    """
+    parts: list[bytes] = []
+    size = 0
+    # requests' own reading: read errors translated, and a body read to its end is marked
+    # consumed, so the connection goes back to the pool; stopping early closes it instead.
+    for data in response.iter_content(READ_SIZE):
+        size += len(data)
+        if size > limit:
+            if truncate:
+                parts.append(data[: len(data) - (size - limit)])
+                break
+            raise _TooLarge
+        parts.append(data)
+    return b"".join(parts)
+
+
+def _too_large(url: str, limit: int, status: int, attempts: int) -> ProtocolError:
+    err = ProtocolError(
+        f"the answer from {_host(url)} is larger than {_size(limit)}",
+        hint="raise max_response_bytes in the config file if answers this large are expected",
+        http_status=status,
+    )
+    err.attempts = attempts
+    return err
+
+
+def _size(count: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if count >= 1 << shift and count % (1 << shift) == 0:
+            return f"{count >> shift} {unit}"
+    return f"{count} bytes"
 
 
 def _broken(exc: BaseException, url: str, settings: Settings, what: str) -> ProtocolError:
@@ -266,19 +351,22 @@ def stream(
     Failures before the response are retried like any call; once the stream has begun nothing
     is retried, and a stream that breaks or ends early is a protocol error.
     """
-    response, attempts, url = _open(link or Link(), settings, request)
+    link = link or Link()
+    response, attempts, url = _open(link, settings, request)
     reply = Reply(response.status_code, b"", attempts, url)
     with response:
         try:
             content_type = response.headers.get("Content-Type", "")
             if "text/event-stream" not in content_type:
                 # The server ignored "stream": true and answered in one piece.
-                reply.body = response.content
+                reply.body = _read_body(response, link.max_response_bytes)
                 completion = client.parse_completion(reply.body)
                 if completion.content:
                     on_delta(completion.content)
                 return completion, reply
-            return _read_stream(response, on_delta, url, settings), reply
+            return _read_stream(response, on_delta, url, link.max_response_bytes), reply
+        except _TooLarge:
+            raise _too_large(url, link.max_response_bytes, reply.status, attempts) from None
         except EvocliError as err:
             err.http_status, err.attempts = reply.status, attempts
             raise
@@ -291,17 +379,21 @@ def stream(
 
 
 def _read_stream(
-    response: requests.Response, on_delta: Callable[[str], None], url: str, settings: Settings
+    response: requests.Response, on_delta: Callable[[str], None], url: str, limit: int
 ) -> Completion:
     decoder = SSEDecoder()
     assembler = StreamAssembler()
     raw = response.raw
+    size = 0
     while not assembler.done:
         # read1 returns as soon as some bytes arrive, whatever the framing (chunked or not).
         data = raw.read1(READ_SIZE, decode_content=True)  # a server may compress anyway
         if not data:
             decoder.close()
             break
+        size += len(data)
+        if size > limit:
+            raise _TooLarge
         for event in decoder.feed(data):
             text = assembler.add(event.data, event.event)
             if text:

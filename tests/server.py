@@ -6,6 +6,7 @@ and is recorded, so tests can assert the exact JSON and headers that arrived.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -116,7 +117,9 @@ class Reply:
     - `chunks` are sent one by one with chunked transfer encoding, `chunk_delay` apart;
     - `drop` closes the connection without finishing the response (after the chunks, if any,
       or right after the request when there are neither chunks nor body);
-    - `delay` waits before the status line (a server thinking, or hanging past a timeout).
+    - `delay` waits before the status line (a server thinking, or hanging past a timeout);
+    - `raw` is written as it is instead of an HTTP response (something that is not HTTP), then
+      the connection is closed.
     """
 
     status: int = 200
@@ -127,6 +130,7 @@ class Reply:
     delay: float = 0.0
     drop: bool = False
     content_type: str | None = None
+    raw: bytes | None = None
     sent: list[float] = field(default_factory=list)  # when each chunk was flushed (monotonic)
 
 
@@ -203,6 +207,11 @@ class FakeServer:
     def _answer(self, h: BaseHTTPRequestHandler, reply: Reply) -> None:
         if reply.delay:
             time.sleep(reply.delay)
+        if reply.raw is not None:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                h.wfile.write(reply.raw)
+            _hard_close(h)
+            return
         if reply.drop and reply.chunks is None and reply.body is None:
             _hard_close(h)
             return

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import KEY, Run
+from tests.conftest import KEY, Run, run_evocli
 from tests.server import FakeServer, Reply, completion_body, free_port
 
 Cli = Any
@@ -379,3 +379,17 @@ def test_huge_timeout_in_config_is_78(cli: Cli, api_env: FakeServer, isolated: P
     cfg.write_text("connect_timeout: 1.0e+12\n")
     r = cli(["ask", "hi"])
     assert (r.exit_code, r.stderr) == (78, f"evocli: error: config file {cfg}: connect_timeout: at most 604800 seconds (a week)\n")
+
+
+def test_prompt_argument_that_is_not_utf8_is_65_with_its_own_message(api_env: FakeServer) -> None:
+    """Undecodable argument bytes reach Python as lone surrogates (byte 0xE9 here: Latin-1 é)."""
+    for args, where in ((["caf\udce9"], "argument 1, byte 3"), (["fine", "h\u00e9llo \udcff"], "argument 2, byte 7")):
+        r = run_evocli(["ask", *args])
+        assert (r.returncode, r.stdout) == (65, "")
+        assert r.stderr == (f"evocli: error: the prompt is not valid UTF-8 text ({where})\n"
+                            "hint: evocli reads arguments as UTF-8: convert the text first (iconv -t UTF-8)\n")
+    r = run_evocli(["ask", "--dry-run", "-s", "sys\udcff", "hi"])  # any other text: the body says why
+    assert (r.returncode, r.stderr) == (65, "evocli: error: the request body cannot be sent: text holds "
+                                            "'\\udcff', a lone surrogate that is not valid UTF-8\n")
+    assert api_env.requests == []
+

@@ -57,7 +57,7 @@ def test_non_finite_numbers_are_never_sent(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         req.encoded_body()
     assert (info.value.code, info.value.message) == (
-        65, "the request body cannot be sent: JSON has no NaN or Infinity")
+        65, "the request body cannot be sent: Infinity is not a JSON number")
 
 
 def test_build_streamed_request(tmp_path: Path) -> None:

@@ -45,3 +45,9 @@ def test_ask_messages() -> None:
         {"role": "system", "content": "be terse"},
         {"role": "user", "content": "hi"},
     ]
+
+
+def test_compose_prompt_refuses_undecodable_arguments() -> None:
+    with pytest.raises(InputError) as info:
+        compose_prompt(["ok", "\udc80"], "piped")
+    assert info.value.message == "the prompt is not valid UTF-8 text (argument 2, byte 0)"

@@ -215,3 +215,46 @@ def test_streams_ask_for_no_compression_and_survive_it(cli: Cli, api_env: FakeSe
     r = cli(["ask", "--stream", "x"])
     assert (r.exit_code, r.stdout, r.stderr) == (0, "squeezed text\n", "")
     assert api_env.requests[0].headers["Accept-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize("keepalive", [b"data:\n\n", b"data: \n\n", b"data:\ndata:\n\n", b"data:  \r\n\r\n",
+                                       b"event: ping\ndata:\n\n"])
+def test_event_with_empty_data_is_a_keepalive_not_a_broken_stream(
+    cli: Cli, api_env: FakeServer, keepalive: bytes
+) -> None:
+    events = sse_stream(["Still ", "here."])
+    api_env.script(Reply(chunks=[keepalive, events[0], keepalive, *events[1:3], keepalive, *events[3:]]))
+    r = cli(["ask", "-o", "jsonl", "x"])
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert r.stdout.splitlines()[:2] == ['{"type":"delta","content":"Still "}', '{"type":"delta","content":"here."}']
+
+
+@pytest.mark.parametrize("headers", [{"Retry-After": "-5"}, {"retry-after-ms": "-2000"},
+                                     {"Retry-After": "-0.5", "retry-after-ms": "-1"}])
+def test_negative_retry_after_is_ignored_for_the_usual_back_off(
+    cli: Cli, api_env: FakeServer, monkeypatch: pytest.MonkeyPatch, headers: dict[str, str]
+) -> None:
+    from evocli import transport
+
+    waits: list[float] = []
+    monkeypatch.setattr(transport, "_sleep", waits.append)
+    monkeypatch.setattr(transport.random, "random", lambda: 0.0)
+    api_env.script(*[Reply(status=429, headers=headers, body={"error": {"message": "slow down"}})] * 2)
+    r = cli(["ask", "x"])
+    assert (r.exit_code, r.stdout) == (0, "Hello from the test server.\n")
+    assert waits == [0.5, 1.0]
+    assert r.stderr == ("evocli: HTTP 429, retrying in 0.5 s (attempt 2 of 3)\n"
+                        "evocli: HTTP 429, retrying in 1.0 s (attempt 3 of 3)\n")
+
+
+@pytest.mark.parametrize("headers", [{"retry-after-ms": "1e308"}, {"Retry-After": "9" * 300},
+                                     {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}])
+def test_absurd_retry_after_fails_at_once_without_a_huge_number(
+    cli: Cli, api_env: FakeServer, headers: dict[str, str]
+) -> None:
+    api_env.script(Reply(status=429, headers=headers, body={"error": {"message": "Rate limit exceeded"}}))
+    r = cli(["ask", "--retry-max-time", "5", "x"])
+    assert (r.exit_code, r.stdout, len(api_env.requests)) == (75, "", 1)
+    assert r.stderr == ('evocli: error: HTTP 429 Too Many Requests: "Rate limit exceeded" (the server asks to '
+                        "wait more than a week, more than the 5.0 s left of --retry-max-time)\n"
+                        "hint: rate limited: try again later, or raise --retries / --retry-max-time\n")
