@@ -101,7 +101,9 @@ class _Lines:
 
         link = getattr(self.local, "link", None)
         if link is None:
-            link = self.local.link = transport.Link(gate=self.gate)
+            link = self.local.link = transport.Link(
+                gate=self.gate, max_response_bytes=self.settings.max_response_bytes
+            )
         return link
 
     def run_job(self, job: batch.Job) -> dict[str, Any]:
@@ -226,8 +228,10 @@ class _Results:
 
 def _done_key(raw: bytes) -> str | None:
     """The id of a result line that succeeded, or None for any other line."""
+    from evocli.jsonsafe import load_json
+
     try:
-        record = json.loads(raw)
+        record = load_json(raw)
     except (ValueError, RecursionError):
         return None
     if isinstance(record, dict) and record.get("ok") is True and "id" in record:

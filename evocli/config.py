@@ -42,7 +42,7 @@ class Key:
     """
 
     name: str
-    kind: str  # string, id, url, url-or-null, mapping, seconds, count, bool, path
+    kind: str  # string, id, url, url-or-null, mapping, seconds, count, size, bool, path
     doc: str
     default: Any = None
     env: str | None = None
@@ -62,6 +62,7 @@ KEYS: tuple[Key, ...] = (
     Key("connect_timeout", "seconds", "connect timeout in seconds", 10.0, flag="--connect-timeout"),
     Key("retries", "count", "retries of temporary failures", 2, flag="--retries"),
     Key("retry_max_time", "seconds", "the whole retry window in seconds", 120.0, flag="--retry-max-time"),
+    Key("max_response_bytes", "size", "the most an answer may hold once decoded", 64 << 20),
     Key("ledger", "bool", "record calls in the usage ledger", True, env="EVOCLI_NO_LEDGER",
         flag="--no-ledger"),
     Key("ledger_dir", "path", "the usage ledger's folder (`$XDG_STATE_HOME` is `~/.local/state` when unset)",
@@ -115,6 +116,7 @@ class Settings:
     connect_timeout: float
     retries: int
     retry_max_time: float
+    max_response_bytes: int
     ledger: bool
     ledger_dir: Path
     config_path: Path
@@ -225,6 +227,8 @@ def _check_value(kind: str, value: Any) -> str | None:
         return seconds_problem(value)
     if kind == "count" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         return "expected a whole number, 0 or more"
+    if kind == "size" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        return "expected a whole number of bytes, 1 or more"
     return None
 
 
@@ -239,12 +243,16 @@ def seconds_problem(value: Any) -> str | None:
 
 def check_url(url: str, what: str) -> str:
     """Refuse URLs that would send the key in clear text or that are not HTTP(S) at all."""
+    from evocli.redact import redact_url
+
     parts = urlsplit(url)
+    # Shown without credentials; a value that is not an http(s) URL may still hold `user:pw@`.
+    shown = redact_url(url) if parts.scheme in ("http", "https") else url.rpartition("@")[2]
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{what} {url!r} is not an http(s) URL")
+        raise ConfigError(f"{what} {shown!r} is not an http(s) URL")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(
-            f"{what} {url!r} uses plain http to a non-loopback host: the key would travel in clear",
+            f"{what} {shown!r} uses plain http to a non-loopback host: the key would travel in clear",
             hint="use https://",
         )
     return url.rstrip("/")
@@ -391,6 +399,7 @@ def resolve(
         connect_timeout=float(layers.pick("connect_timeout")),
         retries=int(layers.pick("retries")),
         retry_max_time=float(layers.pick("retry_max_time")),
+        max_response_bytes=int(layers.pick("max_response_bytes")),
         ledger=bool(layers.pick("ledger")),
         ledger_dir=default_ledger_dir(env) if ledger_dir == KEY_BY_NAME["ledger_dir"].default
         else Path(ledger_dir).expanduser(),

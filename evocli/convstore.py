@@ -68,7 +68,9 @@ def save_turns(path: str, shown: str, turns: Sequence[Message], *, system: str |
     hand must not be lost.
     """
     from evocli import safefile, yamlappend
+    from evocli.redact import scrub_value
 
+    turns = scrub_value(list(turns))  # an answer that echoes the key is saved with it masked
     try:
         current = read_text(path, shown)
         if current.strip():

@@ -108,7 +108,9 @@ def fetch_credits(settings: Settings, notify: Callable[[str], None] | None = Non
     """
     from evocli import transport
 
-    link = transport.Link() if notify is None else transport.Link(notify=notify)
+    link = transport.Link(max_response_bytes=settings.max_response_bytes)
+    if notify is not None:
+        link.notify = notify
     try:
         reply = transport.perform(settings, build_credits_request(settings), link)
     except EvocliError as err:

@@ -49,7 +49,7 @@ def test_json_and_the_key_from_the_environment(cli: Any, isolated: Path, monkeyp
     assert doc["config_file_found"] is False
     assert list(doc["settings"]) == [
         "api_key", "api_key_command", "base_url", "fallback_base_url", "credits_url", "model", "params",
-        "timeout", "connect_timeout", "retries", "retry_max_time", "ledger", "ledger_dir",
+        "timeout", "connect_timeout", "retries", "retry_max_time", "max_response_bytes", "ledger", "ledger_dir",
     ]
     assert KEY not in r.stdout
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import KEY, REPO, child_env
-from tests.server import FakeServer
+from tests.server import FakeServer, Reply, completion_body
 
 FULL = "/dev/full"
 needs_dev_full = pytest.mark.skipif(not os.path.exists(FULL), reason="no /dev/full here")
@@ -72,3 +72,34 @@ def test_a_param_nested_too_deeply_is_a_usage_error(cli: Any) -> None:
     r = cli(["ask", "--dry-run", "-p", f"x={deep}", "hi"])
     assert (r.exit_code, r.stdout) == (2, "")
     assert r.stderr == f"evocli: error: -p {'x=' + '[' * 38!r}…: the value is nested too deeply\n"
+
+
+def test_max_response_bytes_from_the_config_file(cli: Any, api_env: FakeServer, isolated: Path) -> None:
+    config = isolated / "config" / "evocli" / "config.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("max_response_bytes: 100\n")
+    r = cli(["ask", "--no-stdin", "hi"])
+    assert (r.exit_code, r.stdout) == (76, "")
+    assert r.stderr.startswith("evocli: error: the answer from 127.0.0.1:")
+    config.write_text("max_response_bytes: 0\n")
+    r = cli(["ask", "--no-stdin", "hi"])
+    assert (r.exit_code, r.stderr) == (
+        78, f"evocli: error: config file {config}: max_response_bytes: expected a whole number of bytes, 1 or more\n")
+
+
+def test_an_echoed_key_is_masked_in_a_saved_conversation(cli: Any, api_env: FakeServer, tmp_path: Path) -> None:
+    journal = tmp_path / "j.yaml"
+    journal.write_text("messages:\n  - role: user\n    content: hi\n")
+    api_env.script(Reply(body=completion_body(f"your key is {KEY}")))
+    r = cli(["chat-file", "--append", "--no-stdin", str(journal)])
+    assert (r.exit_code, r.stdout) == (0, "your key is sk-…WXYZ\n")
+    assert KEY not in journal.read_text()
+    assert journal.read_text().endswith("  - role: assistant\n    content: your key is sk-…WXYZ\n")
+
+
+def test_credentials_in_a_url_without_a_scheme_are_not_shown(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVOLINK_API_KEY", KEY)
+    monkeypatch.setenv("EVOLINK_BASE_URL", "alice:s3cr3t-pw@api.example.com/v1")
+    r = cli(["ask", "--no-stdin", "hi"])
+    assert (r.exit_code, r.stderr) == (
+        78, "evocli: error: base URL 'api.example.com/v1' is not an http(s) URL\n")

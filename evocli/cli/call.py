@@ -17,7 +17,7 @@ from evocli import client, config, messages
 from evocli.cli.options import CallOptions
 from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.output import Console, Renderer
-from evocli.redact import add_secret
+from evocli.redact import add_secret, add_url_secrets
 
 if TYPE_CHECKING:
     from evocli.attach import Attachment
@@ -53,6 +53,8 @@ def load_settings(
     env = dict(os.environ)
     settings = config.resolve(flags, env, config.load_config_file(env), conversation, need_key=need_key)
     add_secret(settings.api_key)
+    for url in (settings.base_url, settings.fallback_base_url, settings.credits_url):
+        add_url_secrets(url)
     problem = config.base_url_problem(settings.base_url)
     if problem and warn is not None:
         warn(f"base URL {settings.base_url}: {problem}")
@@ -131,7 +133,7 @@ def run_call(
         enabled=settings.ledger, ledger_dir=settings.ledger_dir, command=command, model=settings.model,
         stream=stream, tag=opts.tag, warn=out.warn,
     )
-    link = transport.Link(notify=out.notice)
+    link = transport.Link(notify=out.notice, max_response_bytes=settings.max_response_bytes)
     waiting = Waiting(out, settings.model)
 
     def on_delta(text: str) -> None:
