@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ _FINISH_WARNINGS = {
     "tool_calls": "the model asked to call a tool, which evocli does not run "
     "(finish_reason: tool_calls)",
 }
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -108,6 +112,9 @@ class Console:
             self._status = text
 
     def _say(self, text: str, masked: bool = True) -> None:
+        # Messages quote what servers and files say: their control characters (an escape
+        # sequence, a carriage return) must not act on the terminal.
+        text = _CONTROL.sub("\ufffd", text)
         with self._lock:
             status = self._status
             if status:

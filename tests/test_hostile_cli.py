@@ -103,3 +103,11 @@ def test_credentials_in_a_url_without_a_scheme_are_not_shown(cli: Any, monkeypat
     r = cli(["ask", "--no-stdin", "hi"])
     assert (r.exit_code, r.stderr) == (
         78, "evocli: error: base URL 'api.example.com/v1' is not an http(s) URL\n")
+
+
+def test_control_characters_from_the_server_never_reach_the_terminal(cli: Any, api_env: FakeServer) -> None:
+    api_env.script(Reply(body=completion_body("fine", finish_reason="odd\x1b]0;owned\x07\x1b[2J")))
+    r = cli(["ask", "--no-stdin", "hi"])
+    assert r.stdout == "fine\n"
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr
+    assert "odd\ufffd]0;owned\ufffd\ufffd[2J" in r.stderr
