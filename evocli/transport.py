@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
@@ -24,6 +25,9 @@ from evocli.config import Settings
 from evocli.errors import ConfigError, EvocliError, ProtocolError, TemporaryError
 from evocli.redact import add_url_secrets, redact, redact_url
 from evocli.sse import SSEDecoder
+
+if TYPE_CHECKING:
+    from evocli.trace import Trace
 
 Notify = Callable[[str], None]
 READ_SIZE = 65536
@@ -98,9 +102,22 @@ def _no_notice(message: str) -> None:
 
 
 def _attempt(
+    link: Link, s: Settings, request: Request, url: str
+) -> tuple[requests.Response | None, EvocliError | None, bool, float | None]:
+    """Send one request: (response, error, retryable, server_wait), exactly one of the first two
+    set; with -v, each step is traced."""
+    response, err, retryable, wait = _send(link.session, s, request, url)
+    if link.trace is not None:
+        if response is not None:
+            link.trace.response(response)
+        elif err is not None:
+            link.trace.failed(err.message)
+    return response, err, retryable, wait
+
+
+def _send(
     session: requests.Session, s: Settings, request: Request, url: str
 ) -> tuple[requests.Response | None, EvocliError | None, bool, float | None]:
-    """Send one request: (response, error, retryable, server_wait), exactly one of the first two set."""
     host = _host(url)
     try:
         response = session.request(
@@ -199,6 +216,9 @@ class Link:
     gate: Gate | None = None
     session: requests.Session = field(default_factory=requests.Session)
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES  # decoded; past it, exit 76
+    trace: Trace | None = None  # -v
+    # --max-time: when the whole call must be over (time.monotonic()); no wait may reach past it.
+    deadline: float | None = None
 
 
 def _round(link: Link, settings: Settings, request: Request, url: str) -> tuple[requests.Response, int]:
@@ -210,7 +230,9 @@ def _round(link: Link, settings: Settings, request: Request, url: str) -> tuple[
         attempt += 1
         if link.gate is not None:
             link.gate.wait()
-        response, err, retryable, wait = _attempt(link.session, settings, request, url)
+        if link.trace is not None:
+            link.trace.request(request.method, url, attempt, total)
+        response, err, retryable, wait = _attempt(link, settings, request, url)
         if response is not None:
             return response, attempt
         assert err is not None
@@ -226,6 +248,9 @@ def _round(link: Link, settings: Settings, request: Request, url: str) -> tuple[
             raise err
         delay = wait if wait is not None else client.backoff_delay(attempt - 1, random.random())
         if delay > remaining:
+            raise err
+        if link.deadline is not None and time.monotonic() + delay >= link.deadline:
+            err.message += " (no time is left of --max-time for another attempt)"
             raise err
         if wait is not None and link.gate is not None:
             link.gate.hold(wait)
@@ -275,6 +300,8 @@ def perform(settings: Settings, request: Request, link: Link | None = None) -> R
             broken = _broken(exc, url, settings, "answer")
             broken.http_status, broken.attempts = response.status_code, attempts
             raise broken from None
+    if link.trace is not None:
+        link.trace.done(len(body))
     return Reply(response.status_code, body, attempts, url)
 
 
@@ -364,7 +391,10 @@ def stream(
                 if completion.content:
                     on_delta(completion.content)
                 return completion, reply
-            return _read_stream(response, on_delta, url, link.max_response_bytes), reply
+            completion = _read_stream(response, on_delta, url, link.max_response_bytes)
+            if link.trace is not None:
+                link.trace.done(response.raw.tell())
+            return completion, reply
         except _TooLarge:
             raise _too_large(url, link.max_response_bytes, reply.status, attempts) from None
         except EvocliError as err:
