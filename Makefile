@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts bench-stream bench-batch bench-usage bench-attach bench-validators
+.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts bench-stream bench-batch bench-usage bench-attach bench-validators bench-batch-ledger
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -58,3 +58,6 @@ bench-attach: $(BIN)/evocli ## Peak memory of a call attaching a 20 MB image, ag
 bench-validators: $(BIN)/evocli ## --schema validators: import, compile and validation time of three libraries
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/validators.py
+
+bench-batch-ledger: $(BIN)/evocli ## Batch per-call cost: ledger on and off, against a requests thread-pool script
+	$(BIN)/python bench/batch_ledger.py

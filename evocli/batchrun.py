@@ -63,6 +63,7 @@ class _Lines:
         self.local = threading.local()
         self.notice_lock = threading.Lock()
         self.refused: list[EvocliError] = []  # a key or account refusal: every later line would fail too
+        self.month_files = ledger.MonthFiles()  # one descriptor per month file for the whole run
         self.skipped = 0
 
     def run(
@@ -73,6 +74,7 @@ class _Lines:
             summary = runner.run(self.jobs(source))
         finally:
             self.console.status("")
+            self.month_files.close()
         if summary.failed:
             note = f" ({self.skipped} already done)" if self.skipped else ""
             err = EvocliError(f"{summary.failed} of {summary.done} failed{note}")
@@ -126,7 +128,7 @@ class _Lines:
         request = client.build_request(settings, job.messages, stream=False)
         recorder = ledger.Recorder(
             enabled=settings.ledger, ledger_dir=settings.ledger_dir, command="batch", model=settings.model,
-            stream=False, tag=self.plan.tag, warn=self.console.warn,
+            stream=False, tag=self.plan.tag, warn=self.console.warn, files=self.month_files,
         )
         try:
             completion, reply = transport.complete(settings, request, link)

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -91,7 +92,9 @@ def month_file(ledger_dir: Path, now: datetime) -> Path:
     return ledger_dir / f"{now.astimezone(UTC):%Y-%m}.jsonl"
 
 
-def append(ledger_dir: Path, record: CallRecord, now: datetime | None = None) -> None:
+def append(
+    ledger_dir: Path, record: CallRecord, now: datetime | None = None, files: MonthFiles | None = None
+) -> None:
     """Append one record with a single O_APPEND write, so concurrent writers never interleave.
 
     The record starts on a fresh line: when the file's last byte is not a line end (a write cut
@@ -101,17 +104,32 @@ def append(ledger_dir: Path, record: CallRecord, now: datetime | None = None) ->
     fragment and leave a blank line.
 
     Raises OSError when the ledger cannot be written (also when the month file is not a regular
-    file: a FIFO there must not hang the call); the caller turns that into a warning.
+    file: a FIFO there must not hang the call); the caller turns that into a warning. With
+    `files`, the month file stays open for the next record (a batch run writes thousands).
     """
-    import fcntl
-
     now = now or datetime.now(UTC)
     line = encode_line(record, now)
+    path = month_file(ledger_dir, now)
+    if files is not None:
+        with files.lock:
+            _write_record(files.open(path), line)
+        return
     ledger_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = _open_month_file(month_file(ledger_dir, now))
+    fd = _open_month_file(path)
     try:
-        with suppress(OSError):  # a file system without flock: the check is then best effort
-            fcntl.flock(fd, fcntl.LOCK_EX)  # held for microseconds; closing the file releases it
+        _write_record(fd, line)
+    finally:
+        os.close(fd)
+
+
+def _write_record(fd: int, line: bytes) -> None:
+    import fcntl
+
+    locked = False
+    with suppress(OSError):  # a file system without flock: the check is then best effort
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held for microseconds
+        locked = True
+    try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line
@@ -119,7 +137,30 @@ def append(ledger_dir: Path, record: CallRecord, now: datetime | None = None) ->
         if written != len(line):
             raise OSError(f"short write to the ledger ({written} of {len(line)} bytes)")
     finally:
-        os.close(fd)
+        if locked:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+class MonthFiles:
+    """The month files of one run, each opened once and kept open (still one O_APPEND write per
+    record, so other processes appending meanwhile stay safe). Close it when the run ends."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._open: dict[Path, int] = {}
+
+    def open(self, path: Path) -> int:
+        fd = self._open.get(path)
+        if fd is None:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = self._open[path] = _open_month_file(path)
+        return fd
+
+    def close(self) -> None:
+        with self.lock:
+            for fd in self._open.values():
+                os.close(fd)
+            self._open.clear()
 
 
 def _open_month_file(path: Path) -> int:
@@ -157,8 +198,9 @@ class Recorder:
         stream: bool,
         tag: str | None,
         warn: Callable[[str], None],
+        files: MonthFiles | None = None,
     ) -> None:
-        self.enabled, self.ledger_dir, self.warn = enabled, ledger_dir, warn
+        self.enabled, self.ledger_dir, self.warn, self.files = enabled, ledger_dir, warn, files
         self.command, self.model, self.stream, self.tag = command, model, stream, tag
         self.started = time.monotonic()
 
@@ -188,6 +230,6 @@ class Recorder:
             usage=completion.usage if completion else None,
         )
         try:
-            append(self.ledger_dir, entry)
+            append(self.ledger_dir, entry, files=self.files)
         except OSError as exc:
             self.warn(f"could not write the usage ledger in {self.ledger_dir}: {exc.strerror or exc}")
