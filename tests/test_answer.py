@@ -14,14 +14,13 @@ from evocli.answer import (
     check_refusal,
     code_blocks,
     compact,
-    control_problem,
-    controls_problem,
     corrective_turns,
     extract_block,
     incomplete,
     no_block_error,
     schema_failure,
 )
+from evocli.body import control_problem, controls_problem
 from evocli.client import Completion, StreamAssembler, parse_completion
 from evocli.errors import ExitCode, IncompleteError, RejectedError
 from tests.conftest import KEY, REPO, child_env

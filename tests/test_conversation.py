@@ -129,7 +129,7 @@ ERRORS = [
     ("vars bad name", "vars:\n  my var: 1\n", "review.yaml:2: vars: 'my var' is not a placeholder name (letters, digits and _)"),
     ("vars bool", "vars:\n  flag: yes\n", "review.yaml:2: vars.flag must be text or a number, got true/false (quote it)"),
     ("top scalar", "just text\n",
-     "review.yaml:1: expected a mapping (model, system, params, vars, messages) or a list of messages, got text"),
+     "review.yaml:1: expected a mapping (model, system, params, vars, schema, messages) or a list of messages, got text"),
     ("empty file", "", "review.yaml: the file is empty"),
     ("only a comment", "# nothing\n", "review.yaml: the file is empty"),
     ("duplicate top key", "messages: []\nsystem: a\nmessages: []\n", "review.yaml:3: duplicate key 'messages'"),

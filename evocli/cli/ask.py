@@ -8,7 +8,7 @@ import typer
 
 from evocli import messages
 from evocli.cli import options as o
-from evocli.cli.call import read_stdin, run_call
+from evocli.cli.call import answer_contract, read_stdin, run_call
 from evocli.errors import UsageError
 
 
@@ -27,6 +27,16 @@ def ask(
     temperature: o.TemperatureOpt = None,
     max_tokens: o.MaxTokensOpt = None,
     param: o.ParamOpt = None,
+    effort: o.EffortOpt = None,
+    verbosity: o.VerbosityOpt = None,
+    seed: o.SeedOpt = None,
+    schema: o.SchemaOpt = None,
+    schema_multi: o.SchemaMultiOpt = False,
+    no_strict: o.NoStrictOpt = False,
+    schema_retries: o.SchemaRetriesOpt = None,
+    extract: o.ExtractOpt = False,
+    extract_last: o.ExtractLastOpt = False,
+    allow_incomplete: o.AllowIncompleteOpt = False,
     output: o.OutputOpt = "text",
     stream: o.StreamOpt = None,
     show_usage: o.ShowUsageOpt = False,
@@ -45,10 +55,11 @@ def ask(
     Example: git log -5 | evocli ask "Summarize these commits"
     """
     opts = o.CallOptions.from_params(ctx.params, own=("prompt", "system", "no_stdin"))
+    contract = answer_contract(opts)
     args = list(prompt or [])
     from_stdin_only = args == ["-"]
     if from_stdin_only and no_stdin:
         raise UsageError("a lone - reads the prompt from stdin, which --no-stdin forbids")
     stdin_text = None if no_stdin else read_stdin(force=from_stdin_only)
     text = messages.compose_prompt([] if from_stdin_only else args, stdin_text)
-    run_call(opts, messages.ask_messages(text, system), "ask", ctx.obj)
+    run_call(opts, messages.ask_messages(text, system), "ask", ctx.obj, contract)

@@ -1,21 +1,26 @@
-"""The process's side of a call: stdin, terminals, settings, and one call sent, recorded and shown."""
+"""The process's side of a call: stdin, terminals, settings, the answer contract, and the call made."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-import threading
-import time
-from contextlib import suppress
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from evocli import client, config, messages
+from evocli import answer, client, config, messages
 from evocli.cli.base import is_terminal
+from evocli.cli.exchange import Exchange, Shape
 from evocli.cli.options import CallOptions
-from evocli.errors import EvocliError, ExitCode, InputError
-from evocli.output import Console, Renderer
+from evocli.errors import InputError
+from evocli.output import Console
 from evocli.redact import add_secret
+
+if TYPE_CHECKING:
+    from evocli import schema
+    from evocli.conversation import Conversation
 
 
 def read_stdin(force: bool = False) -> str | None:
@@ -53,36 +58,43 @@ def ledger_dir() -> Path:
     return config.resolve(config.Overrides(), env, config.load_config_file(env), need_key=False).ledger_dir
 
 
-class Waiting:
-    """`waiting for gpt-5.2… 7 s` on the status line while a call has shown nothing for a second,
-    updated each second; only on a terminal's stderr, and not with -q."""
+def answer_contract(opts: CallOptions, conv: Conversation | None = None) -> answer.Contract:
+    """The call's answer contract, checked and its schema compiled before any request (and
+    before --dry-run prints one). --schema wins over the conversation file's `schema:`."""
+    from evocli import schema
 
-    def __init__(self, out: Console, model: str) -> None:
-        self.out, self.model = out, model
-        self.done = threading.Event()
-        self.thread: threading.Thread | None = None
-        if out.err_tty and not out.quiet:
-            self.thread = threading.Thread(target=self._run, name="evocli-waiting", daemon=True)
+    source, load = _schema_source(opts, conv)
+    opts.check_answer_flags(source, "--schema" if conv is None else f"--schema, or a schema: in {conv.name}")
+    loaded = None if load is None else load()
+    strict, multi = not opts.no_strict, opts.schema_multi
+    prepared = None if loaded is None else schema.prepare(loaded, strict=strict, multi=multi)
+    retries = 1 if opts.schema_retries is None else opts.schema_retries
+    return answer.Contract(prepared, retries, opts.extraction, opts.allow_incomplete)
 
-    def __enter__(self) -> Waiting:
-        if self.thread is not None:
-            self.thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def _schema_source(
+    opts: CallOptions, conv: Conversation | None
+) -> tuple[str | None, Callable[[], schema.Loaded] | None]:
+    """Where the call's schema comes from, in words, and how it is loaded (None, None: no schema)."""
+    from evocli import schema
 
-    def _run(self) -> None:
-        started = time.monotonic()
-        while not self.done.wait(1.0):
-            self.out.status(f"waiting for {self.model}… {time.monotonic() - started:.0f} s")
+    if opts.schema is not None:
+        text = opts.schema
+        return "--schema", lambda: schema.from_option(text, schema.files_in(""))
+    if conv is not None and conv.schema is not None:
+        return f"the schema of {conv.name}", lambda: file_schema(conv)
+    return None, None
 
-    def stop(self) -> None:
-        """Erase the line for good (the answer, or an error, comes next)."""
-        if self.thread is not None and not self.done.is_set():
-            self.done.set()
-            self.thread.join()
-            self.out.status("")
+
+def file_schema(conv: Conversation) -> schema.Loaded:
+    """A conversation file's `schema:`, a file it names read relative to the file's folder."""
+    from evocli import schema
+
+    if "response_format" in conv.params:
+        # Both in the one file: neither layer can win over the other.
+        raise InputError(f"{conv.schema_where}: cannot be combined with params.response_format, "
+                         "as the schema is sent as the response_format")
+    return schema.from_value(conv.schema, schema.files_in(os.path.dirname(conv.name)), conv.schema_where)
 
 
 def run_call(
@@ -90,56 +102,22 @@ def run_call(
     msgs: list[messages.Message],
     command: str,
     out: Console,
+    contract: answer.Contract,
     conversation: config.Overrides | None = None,
 ) -> client.Completion | None:
-    """Resolve settings, send the messages, record the call and render the answer.
+    """Resolve settings, send the messages until the answer is judged, record every attempt and
+    render the answer.
 
-    Returns the completion (None for --dry-run) so a command can do more with it.
+    Returns the last completion (None for --dry-run) so a command can do more with it.
     """
     mode = opts.mode
     stream = mode.stream(opts.stream, is_terminal(sys.stdout))
     settings = load_settings(opts, conversation, need_key=not opts.dry_run)
-    request = client.build_request(settings, msgs, stream=stream)
+    settings = replace(settings, params={**settings.params, **contract.params()})
     if opts.dry_run:
+        request = client.build_request(settings, msgs, stream=stream)
         doc = client.describe_request(request, settings.api_key, settings.key_source)
         out.answer((json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
         return None
-
-    from evocli import ledger, transport
-
-    renderer = Renderer(out, mode, opts.show_usage)
-    recorder = ledger.Recorder(
-        enabled=settings.ledger, ledger_dir=settings.ledger_dir, command=command, model=settings.model,
-        stream=stream, tag=opts.tag, warn=out.warn,
-    )
-    link = transport.Link(notify=out.notice)
-    waiting = Waiting(out, settings.model)
-
-    def on_delta(text: str) -> None:
-        waiting.stop()  # before the first byte of the answer
-        renderer.delta(text)
-
-    try:
-        with waiting:
-            if stream:
-                completion, reply = transport.stream(settings, request, on_delta, link)
-            else:
-                completion, reply = transport.complete(settings, request, link)
-    except EvocliError as err:
-        recorder.record(exit_code=int(err.code), status=err.http_status, attempts=err.attempts)
-        renderer.cut()
-        raise
-    except KeyboardInterrupt:
-        recorder.record(exit_code=int(ExitCode.INTERRUPTED), status=200 if renderer.started else None)
-        with suppress(OSError):
-            renderer.cut()
-        raise
-    except BrokenPipeError:
-        # The reader went away (`| head -1`): the user's choice, not a failed call.
-        recorder.record(exit_code=int(ExitCode.OK), status=200, ok=True)
-        raise
-    recorder.record(exit_code=0, status=reply.status, attempts=reply.attempts, completion=completion)
-    if not stream:
-        renderer.delta(completion.content)
-    renderer.end(completion)
-    return completion
+    shape = Shape(mode, stream, opts.show_usage, command, opts.tag)
+    return Exchange(settings, contract, out, shape).run(msgs)
