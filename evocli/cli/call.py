@@ -58,13 +58,18 @@ def ledger_dir() -> Path:
     return config.resolve(config.Overrides(), env, config.load_config_file(env), need_key=False).ledger_dir
 
 
-def answer_contract(opts: CallOptions, conv: Conversation | None = None) -> answer.Contract:
+def answer_contract(
+    opts: CallOptions, conv: Conversation | None = None, *, lines: bool = False
+) -> answer.Contract:
     """The call's answer contract, checked and its schema compiled before any request (and
-    before --dry-run prints one). --schema wins over the conversation file's `schema:`."""
+    before --dry-run prints one). --schema wins over the conversation file's `schema:`. With
+    `lines` (batch), the schema flags may act on the lines' own schemas instead."""
     from evocli import schema
 
     source, load = _schema_source(opts, conv)
-    opts.check_answer_flags(source, "--schema" if conv is None else f"--schema, or a schema: in {conv.name}")
+    if source is not None or not lines:
+        needs = "--schema" if conv is None else f"--schema, or a schema: in {conv.name}"
+        opts.check_answer_flags(source, needs)
     loaded = None if load is None else load()
     strict, multi = not opts.no_strict, opts.schema_multi
     prepared = None if loaded is None else schema.prepare(loaded, strict=strict, multi=multi)
