@@ -57,11 +57,13 @@ ParamOpt = Annotated[
 ]
 EffortOpt = Annotated[
     EffortName | None,
-    typer.Option("--effort", help="Reasoning effort (sent as reasoning_effort).", rich_help_panel=CALL),
+    typer.Option("--effort", case_sensitive=False, help="Reasoning effort (sent as reasoning_effort).",
+                 rich_help_panel=CALL),
 ]
 VerbosityOpt = Annotated[
     VerbosityName | None,
-    typer.Option("--verbosity", help="How long the answer is (sent as verbosity).", rich_help_panel=CALL),
+    typer.Option("--verbosity", case_sensitive=False, help="How long the answer is (sent as verbosity).",
+                 rich_help_panel=CALL),
 ]
 SeedOpt = Annotated[
     int | None,
