@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Run
+from tests.conftest import REPO, Run
 from tests.server import DEFAULT_USAGE, FakeServer, Reply, completion_body, sse_event, stream_reply
 from tests.test_ledger_write import records
 
@@ -427,3 +427,27 @@ def test_bad_controls_in_the_config_file_exit_78(cli: Cli, api_env: FakeServer, 
         f"evocli: error: config file {cfg}: params.reasoning_effort must be one of none, low, medium, high, xhigh, "
         'not "minimal" (gpt-5.2 rejects minimal)\n'))
     assert api_env.requests == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's examples are what evocli really says.
+
+README = (REPO / "README.md").read_text()
+TRIAGE = {"type": "object",
+          "properties": {"severity": {"enum": ["low", "medium", "high"]}, "summary": {"type": "string"}},
+          "required": ["severity", "summary"]}
+
+
+def test_the_readme_shows_the_real_corrections_and_failures(cli: Cli, api_env: FakeServer) -> None:
+    assert f"```text\n{CORRECTION}\n```\n" in README
+    api_env.script(answer(NO_SUMMARY), answer('{"severity": "urgent", "summary": "s"}'),
+                   answer("half", finish_reason="length"))
+    r = cli(["ask", "--schema", json.dumps(TRIAGE), TICKET])
+    assert r.exit_code == 4
+    assert f"```text\n{r.stderr}```\n" in README
+    assert api_env.bodies[1]["messages"][-1] == user(CORRECTION)
+    r = cli(["ask", TICKET])
+    assert r.exit_code == 3
+    assert f"```text\n{r.stderr}```\n" in README
+    readme_schema = README.split("cat > triage.schema.json <<'END'\n", 1)[1].split("END\n", 1)[0]
+    assert json.loads(readme_schema) == TRIAGE
