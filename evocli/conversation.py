@@ -39,7 +39,7 @@ class Conversation:
     vars: dict[str, str] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
     schema: Any = None  # as written: read by schema.from_value when the file is sent
-    schema_where: str = "schema"  # `FILE:LINE: schema`, for its errors
+    schema_where: str = field(default="schema", compare=False)  # `FILE:LINE: schema`, for errors
 
     def overrides(self) -> config.Overrides:
         """The file's own settings, as the layer between the flags and the environment."""

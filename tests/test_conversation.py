@@ -56,6 +56,13 @@ def test_mapping_form() -> None:
     assert c.overrides().params == {"temperature": 0.2, "reasoning_effort": "low"}
 
 
+def test_a_schema_is_kept_as_written_with_its_line() -> None:
+    c = parse("messages: [{role: user, content: x}]\nschema:\n  type: object\n", "c.yaml")
+    assert (c.schema, c.schema_where) == ({"type": "object"}, "c.yaml:3: schema")
+    c = parse("schema: name, age int\nmessages: [{role: user, content: x}]\n", "c.yaml")
+    assert (c.schema, c.schema_where) == ("name, age int", "c.yaml:1: schema")
+
+
 def test_bare_list_form() -> None:
     c = parse(fixture("list_form.yaml"), "list_form.yaml")
     assert (c.model, c.system, c.params, c.vars) == (None, None, {}, {})

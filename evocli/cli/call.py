@@ -10,16 +10,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evocli import answer, client, config, messages
+from evocli import client, config, messages
 from evocli.cli.base import is_terminal
-from evocli.cli.exchange import Exchange, Shape
 from evocli.cli.options import CallOptions
 from evocli.errors import InputError
 from evocli.output import Console
 from evocli.redact import add_secret
 
 if TYPE_CHECKING:
-    from evocli import schema
+    # Imported where they are used: building the app for --help or TAB needs neither.
+    from evocli import answer, schema
     from evocli.conversation import Conversation
 
 
@@ -64,7 +64,7 @@ def answer_contract(
     """The call's answer contract, checked and its schema compiled before any request (and
     before --dry-run prints one). --schema wins over the conversation file's `schema:`. With
     `lines` (batch), the schema flags may act on the lines' own schemas instead."""
-    from evocli import schema
+    from evocli import answer, schema
 
     source, load = _schema_source(opts, conv)
     if source is not None or not lines:
@@ -115,6 +115,8 @@ def run_call(
 
     Returns the last completion (None for --dry-run) so a command can do more with it.
     """
+    from evocli.cli.exchange import Exchange, Shape
+
     mode = opts.mode
     stream = mode.stream(opts.stream, is_terminal(sys.stdout))
     settings = load_settings(opts, conversation, need_key=not opts.dry_run)
