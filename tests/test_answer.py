@@ -28,7 +28,7 @@ from evocli.client import Completion, StreamAssembler, parse_completion
 from evocli.errors import ExitCode, IncompleteError, RejectedError, UsageError
 from evocli.schema import Loaded, from_option, prepare
 from tests.conftest import KEY, REPO, child_env
-from tests.server import FakeServer
+from tests.server import FakeServer, Reply, completion_body
 
 
 def test_compact_is_one_line_without_escapes() -> None:
@@ -383,4 +383,29 @@ def test_a_plain_ask_loads_no_validator() -> None:
     )
     with FakeServer() as server:
         assert loaded(code, {"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": server.base_url}) == []
+        assert len(server.bodies) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "content", "validators"),
+    [
+        (["ask", "--no-stdin", "-x", "--effort", "low", "hi"], "```\ncode\n```", []),
+        (["batch", "{lines}"], "hi", []),
+        (["ask", "--no-stdin", "--schema", "n", "hi"], '{"n": "x"}', ["jsonschema_rs"]),
+    ],
+)
+def test_only_a_schema_loads_the_validator(tmp_path: Any, argv: list[str], content: str, validators: list[str]) -> None:
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('"hi"\n')
+    args = [str(lines) if a == "{lines}" else a for a in argv]
+    code = (
+        "from evocli.cli import app\n"
+        "try:\n"
+        f"    app({args!r}, prog_name='evocli')\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+    )
+    with FakeServer() as server:
+        server.script(Reply(body=completion_body(content)))
+        assert loaded(code, {"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": server.base_url}) == validators
         assert len(server.bodies) == 1
