@@ -1,15 +1,19 @@
-"""The answer contract: corrective turns, code blocks, incomplete answers, refusals, gpt-5 controls."""
+"""The answer contract: what an answer must be (schema, code block, whole, no refusal), and the verdict."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evocli.client import Completion, usage_counts
-from evocli.errors import IncompleteError, RejectedError
+from evocli.errors import EvocliError, ExitCode, IncompleteError, RejectedError
+from evocli.messages import Message
+
+if TYPE_CHECKING:
+    from evocli.schema import AnswerSchema
 
 # How many validation issues a corrective turn lists (the rest are counted).
 MAX_LISTED_ISSUES = 5
@@ -20,7 +24,7 @@ def compact(document: Any) -> str:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
-def corrective_turns(content: str, issues: Sequence[str]) -> list[dict[str, str]]:
+def corrective_turns(content: str, issues: Sequence[str]) -> list[Message]:
     """The turns that follow the same messages in a corrective retry: the answer as the
     assistant said it, then a user turn listing at most 5 issues and asking for a correction."""
     listed = [f"- {issue}" for issue in issues[:MAX_LISTED_ISSUES]]
@@ -176,42 +180,114 @@ def _reasoning(completion: Completion) -> str:
     return f"{count:,} reasoning token{'s' if count != 1 else ''}"
 
 
-def check_refusal(completion: Completion) -> None:
-    """Exit 4 at once when the model refused (a non-empty `message.refusal`), quoting it."""
+def refusal(completion: Completion) -> RejectedError | None:
+    """The exit-4 error of an answer that is a refusal (a non-empty `message.refusal`), quoting it."""
     text = " ".join((completion.refusal or "").split())
-    if text:
-        raise RejectedError(f"the model refused: {text}")
+    return RejectedError(f"the model refused: {text}") if text else None
+
+
+def check_refusal(completion: Completion) -> None:
+    """Exit 4 at once when the model refused."""
+    error = refusal(completion)
+    if error is not None:
+        raise error
 
 
 # ---------------------------------------------------------------------------------------------
-# gpt-5 controls: --effort, --verbosity, --seed, and the same keys in params.
-
-EFFORTS = ("none", "low", "medium", "high", "xhigh")
-VERBOSITIES = ("low", "medium", "high")
-CONTROLS = {"reasoning_effort": EFFORTS, "verbosity": VERBOSITIES, "seed": None}
+# The verdict on one answer, for the command line and for batch.
 
 
-def control_problem(key: str, value: Any) -> str | None:
-    """Why a value is refused for a gpt-5 control (`reasoning_effort`, `verbosity`, `seed`);
-    None when it is accepted or the key is not one of them."""
-    if key not in CONTROLS:
+@dataclass(frozen=True)
+class Contract:
+    """What an answer must be for its call to succeed: a document matching `schema` (asked
+    again up to `retries` times), a fenced code block (`extract`: "first" or "last"), and a
+    complete answer unless `allow_incomplete`. A refusal never succeeds."""
+
+    schema: AnswerSchema | None = None
+    retries: int = 1
+    extract: str | None = None
+    allow_incomplete: bool = False
+
+    @property
+    def attempts(self) -> int:
+        """How many requests a call may make: corrective turns exist only for a schema."""
+        return 1 + self.retries if self.schema is not None else 1
+
+    def params(self) -> dict[str, Any]:
+        """The body fields the contract adds: a schema's response_format."""
+        return {} if self.schema is None else {"response_format": self.schema.response_format()}
+
+    @property
+    def holds_text(self) -> bool:
+        """Whether text mode prints something else than the answer's text (the document, the
+        block), so nothing can be shown before the answer is whole."""
+        return self.schema is not None or self.extract is not None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The verdict on one answer.
+
+    `error` is why the call fails (exit 3 or 4); `retry` holds the corrective turns when the
+    call asks again instead, with `notice` saying so; `warning` is an incomplete answer that
+    was accepted. `output` is what text mode prints when the contract holds the text (None:
+    nothing); `valid` says a document matched the schema (`document`, which may be null).
+    """
+
+    error: EvocliError | None = None
+    retry: list[Message] | None = None
+    notice: str | None = None
+    warning: str | None = None
+    output: str | None = None
+    valid: bool = False
+    document: Any = None
+
+    @property
+    def code(self) -> int:
+        """This answer's exit code (a rejected answer that is asked again is still a 4)."""
+        if self.error is not None:
+            return int(self.error.code)
+        return int(ExitCode.REJECTED if self.retry is not None else ExitCode.OK)
+
+
+def judge(contract: Contract, completion: Completion, attempt: int = 1) -> Judgement:
+    """The verdict on the answer of attempt `attempt` (from 1): a refusal first (exit 4, never
+    asked again), then an incomplete answer (exit 3: a longer answer will not come from a
+    correction), then the schema (asked again while attempts remain, then exit 4) or the code
+    block (exit 4 without one)."""
+    refused = refusal(completion)
+    if refused is not None:
+        return Judgement(error=refused)
+    gap = incomplete(completion)
+    if gap is not None and not contract.allow_incomplete:
+        # What arrived is still printed: the whole text, or the (cut) block; never a document.
+        output = None if contract.schema is not None else _block(contract, completion.content)
+        return Judgement(error=gap.error(), output=output)
+    warning = gap.message if gap is not None else None
+    if contract.schema is not None:
+        return _against_schema(contract, contract.schema, completion.content, attempt, warning)
+    if contract.extract is not None:
+        block = _block(contract, completion.content)
+        missing = no_block_error(last=contract.extract == "last") if block is None else None
+        return Judgement(warning=warning, output=block, error=missing)
+    return Judgement(warning=warning)
+
+
+def _block(contract: Contract, content: str) -> str | None:
+    if contract.extract is None:
         return None
-    shown = json.dumps(value, ensure_ascii=False, default=repr)
-    allowed = CONTROLS[key]
-    if allowed is None:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return None
-        return f"seed must be an integer, not {shown}"
-    if isinstance(value, str) and value in allowed:
-        return None
-    note = " (gpt-5.2 rejects minimal)" if value == "minimal" else ""
-    return f"{key} must be one of {', '.join(allowed)}, not {shown}{note}"
+    return extract_block(content, last=contract.extract == "last")
 
 
-def controls_problem(params: Mapping[str, Any]) -> str | None:
-    """The first refused gpt-5 control among request body fields, or None."""
-    for key, value in params.items():
-        problem = control_problem(key, value)
-        if problem:
-            return problem
-    return None
+def _against_schema(
+    contract: Contract, schema: AnswerSchema, content: str, attempt: int, warning: str | None
+) -> Judgement:
+    verdict = schema.check(content)
+    if verdict.ok:
+        document = verdict.document
+        return Judgement(warning=warning, output=compact(document), valid=True, document=document)
+    if attempt <= contract.retries:
+        notice = (f"the answer does not match the schema: {verdict.issues[0]}; "
+                  f"asking for a correction (attempt {attempt + 1} of {contract.attempts})")
+        return Judgement(warning=warning, retry=corrective_turns(content, verdict.issues), notice=notice)
+    return Judgement(warning=warning, error=schema_failure(verdict.issues, attempt))

@@ -11,14 +11,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evocli import attach, conversation, payload
+from evocli import attach, conversation, payload, schema
+from evocli.answer import Judgement
 from evocli.body import params_problem
+from evocli.client import Completion
 from evocli.errors import EvocliError, ExitCode, InputError, UsageError
 from evocli.jsonsafe import MAX_DEPTH, json_problem, safe_text, safe_value
 from evocli.messages import Message
 from evocli.redact import redact, scrub_value
 
-LINE_KEYS = ("id", "prompt", "system", "messages", "model", "params", "vars", "attach")
+LINE_KEYS = ("id", "prompt", "system", "messages", "model", "params", "vars", "attach", "schema")
+# Makes a line's schema ready to send, as --schema-multi and --no-strict say.
+Prepare = Callable[[schema.Loaded], schema.AnswerSchema]
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Job:
     messages: list[Message] = field(default_factory=list)
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    schema: schema.AnswerSchema | None = None  # the line's own; it wins over --schema
     error: EvocliError | None = None
 
 
@@ -46,13 +51,18 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def parse_line(
-    index: int, line: str | None, default_system: str | None, sources: attach.Sources | None = None
+    index: int,
+    line: str | None,
+    default_system: str | None,
+    sources: attach.Sources | None = None,
+    prepare: Prepare = schema.prepare,
 ) -> Job | None:
     """One JSON Lines entry as a Job; None for a blank line. A bad line is a Job with an error.
 
-    `line` is None when the line's bytes are not UTF-8. The files of `attach` are read now,
-    relative to `sources.base` (the batch file's folder; without `sources`, the current
-    folder); one that cannot be sent makes the line's error (65, or 66 when it cannot be read).
+    `line` is None when the line's bytes are not UTF-8. The files of `attach`, and a `schema`
+    file, are read now, relative to `sources.base` (the batch file's folder; without `sources`,
+    the current folder); one that cannot be sent makes the line's error (65, or 66 when it
+    cannot be read). A `schema` is made ready to send by `prepare`.
     """
     job = Job(index=index, id=index + 1)
     if line is None:
@@ -86,7 +96,8 @@ def parse_line(
     if unknown:
         return _bad(job, f"unknown field {unknown[0]!r} (fields: {', '.join(LINE_KEYS)})")
     try:
-        job.messages = _messages(value, default_system, sources or attach.Sources())
+        sources = sources or attach.Sources()
+        job.messages = _messages(value, default_system, sources)
         job.model = _optional_str(value, "model")
         if job.model is not None and not job.model.strip():
             raise InputError("model must not be empty")
@@ -97,6 +108,7 @@ def parse_line(
         if problem:
             raise InputError(problem)
         job.params = params
+        job.schema = _schema(value.get("schema"), params, sources, prepare)
     except InputError as err:
         return _bad(job, err.message)
     except EvocliError as err:  # an attachment that cannot be read: keep its exit code
@@ -107,6 +119,18 @@ def parse_line(
 def _bad(job: Job, message: str, kind: type[EvocliError] = InputError) -> Job:
     job.error = kind(f"line {job.index + 1}: {message}")
     return job
+
+
+def _schema(
+    value: Any, params: Mapping[str, Any], sources: attach.Sources, prepare: Prepare
+) -> schema.AnswerSchema | None:
+    if value is None:
+        return None
+    if "response_format" in params:
+        # Both in the one line: neither can win over the other.
+        raise InputError("schema cannot be combined with params.response_format, "
+                         "as the schema is sent as the response_format")
+    return prepare(schema.from_value(value, schema.files_in(sources.base), "schema"))
 
 
 def _optional_str(value: Mapping[str, Any], key: str) -> str | None:
@@ -171,16 +195,31 @@ def _filled(messages: list[Message], variables: Any) -> list[Message]:
 
 
 def ok_record(
-    job: Job, content: str, finish_reason: str | None, model: str | None, usage: Any
+    job: Job, content: str, finish_reason: str | None, model: str | None, usage: Any, **data: Any
 ) -> dict[str, Any]:
+    """A line that succeeded; `data=` (the document that matched the schema) follows its content."""
     return {
         "id": job.id,
         "ok": True,
         "content": content,
+        **data,
         "finish_reason": finish_reason,
         "model": model,
         "usage": usage,
     }
+
+
+def answer_record(job: Job, completion: Completion, judgement: Judgement) -> dict[str, Any]:
+    """A sent line's record, as its answer's verdict has it. An incomplete answer keeps its
+    content and finish_reason: the record shows what arrived, and --resume sends it again."""
+    c = completion
+    if judgement.error is None:
+        data = {"data": judgement.document} if judgement.valid else {}
+        return ok_record(job, c.content, c.finish_reason, c.model, c.usage, **data)
+    record = error_record(job, judgement.error)
+    if judgement.error.code == ExitCode.INCOMPLETE:
+        record.update(content=c.content, finish_reason=c.finish_reason)
+    return record
 
 
 def error_record(job: Job, err: EvocliError) -> dict[str, Any]:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
-from evocli import batch, client, ledger
+from evocli import answer, attach, batch, client, ledger, schema
 from evocli.config import Settings
 from evocli.errors import AuthError, CreditsError, EvocliError, ExitCode, NoInputError, OutputError
+from evocli.messages import Message
 from evocli.output import Console, json_line
 
 
@@ -28,6 +30,11 @@ class Plan:
     concurrency: int
     system: str | None
     tag: str | None = None
+    # Every line's answer contract; a line's own schema takes the place of --schema's, made
+    # ready to send as --no-strict (`strict`) and --schema-multi (`multi`) say.
+    contract: answer.Contract = field(default_factory=answer.Contract)
+    strict: bool = True
+    multi: bool = False
 
 
 def run(plan: Plan, settings: Settings, console: Console, stdin: IO[bytes] | None) -> None:
@@ -82,15 +89,15 @@ class _Lines:
             raise err
 
     def jobs(self, source: IO[bytes]) -> Iterator[batch.Job]:
-        from evocli import attach
-
-        shard = self.plan.shard
-        # A line's attachments are relative to the batch file's folder (the current one for -).
-        sources = attach.Sources(base="" if self.plan.file == "-" else os.path.dirname(self.plan.file))
+        plan = self.plan
+        shard = plan.shard
+        # A line names its files (attachments, a schema) relative to the batch file's folder.
+        sources = attach.Sources(base="" if plan.file == "-" else os.path.dirname(plan.file))
+        prepare = functools.partial(schema.prepare, strict=plan.strict, multi=plan.multi)
         for index, text in batch.read_lines(source):
             if shard is not None and index % shard[1] != shard[0] - 1:
                 continue
-            job = batch.parse_line(index, text, self.plan.system, sources)
+            job = batch.parse_line(index, text, plan.system, sources, prepare)
             if job is None:
                 continue
             if self.done_ids and id_key(job.id) in self.done_ids:
@@ -109,13 +116,23 @@ class _Lines:
         return link
 
     def run_job(self, job: batch.Job) -> dict[str, Any]:
-        from evocli import transport
-
         if self.refused:
             first = self.refused[0]
             skip = EvocliError(f"not sent: an earlier line was refused ({first.message})")
             skip.code = first.code
             return batch.error_record(job, skip)
+        try:
+            return self._answer(job)
+        except EvocliError as err:
+            if isinstance(err, AuthError | CreditsError):
+                self.refused.append(err)
+            return batch.error_record(job, err)
+        except Exception as exc:  # a bug must not stop the other lines
+            return batch.error_record(job, EvocliError(f"internal error: {type(exc).__name__}: {exc}"))
+
+    def _answer(self, job: batch.Job) -> dict[str, Any]:
+        """Send the line until its answer is judged (again with corrective turns while it does
+        not match its schema); every attempt is a ledger record."""
         link = self.link()
 
         def notify(message: str) -> None:
@@ -123,9 +140,33 @@ class _Lines:
                 self.console.notice(f"line {job.index + 1}: {message}")
 
         link.notify = notify
+        contract = self.plan.contract
+        if job.schema is not None:
+            contract = replace(contract, schema=job.schema)
         base = self.settings
-        settings = replace(base, model=job.model or base.model, params={**base.params, **job.params})
-        request = client.build_request(settings, job.messages, stream=False)
+        params = {**base.params, **job.params, **contract.params()}
+        settings = replace(base, model=job.model or base.model, params=params)
+        turns: list[Message] = []
+        for attempt in range(1, contract.attempts + 1):
+            completion, record = self._send(settings, [*job.messages, *turns], link)
+            judgement = answer.judge(contract, completion, attempt)
+            record(judgement.code)
+            if judgement.warning:
+                self.console.warn(f"line {job.index + 1}: {judgement.warning}")
+            if judgement.retry is None:
+                return batch.answer_record(job, completion, judgement)
+            notify(judgement.notice or "")
+            turns = judgement.retry
+        raise AssertionError("the last attempt's verdict never asks again")
+
+    def _send(
+        self, settings: Settings, messages: list[Message], link: Any
+    ) -> tuple[client.Completion, Callable[[int], None]]:
+        """One request: the answer, and how to record it once its exit code is known (a failed
+        request is recorded here, and raised)."""
+        from evocli import transport
+
+        request = client.build_request(settings, messages, stream=False)
         recorder = ledger.Recorder(
             enabled=settings.ledger, ledger_dir=settings.ledger_dir, command="batch", model=settings.model,
             stream=False, tag=self.plan.tag, warn=self.console.warn, files=self.month_files,
@@ -134,15 +175,13 @@ class _Lines:
             completion, reply = transport.complete(settings, request, link)
         except EvocliError as err:
             recorder.record(exit_code=int(err.code), status=err.http_status, attempts=err.attempts)
-            if isinstance(err, AuthError | CreditsError):
-                self.refused.append(err)
-            return batch.error_record(job, err)
-        except Exception as exc:  # a bug must not stop the other lines
-            return batch.error_record(job, EvocliError(f"internal error: {type(exc).__name__}: {exc}"))
-        recorder.record(exit_code=0, status=reply.status, attempts=reply.attempts, completion=completion)
-        return batch.ok_record(
-            job, completion.content, completion.finish_reason, completion.model, completion.usage
-        )
+            raise
+
+        def record(code: int) -> None:
+            recorder.record(exit_code=code, ok=code == 0, status=reply.status, attempts=reply.attempts,
+                            completion=completion)
+
+        return completion, record
 
 
 def _open_input(file: str, stdin: IO[bytes] | None, resources: ExitStack) -> IO[bytes]:

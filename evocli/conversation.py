@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import yaml
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
-TOP_KEYS = ("model", "system", "params", "vars", "messages")
+TOP_KEYS = ("model", "system", "params", "vars", "schema", "messages")
 MESSAGE_KEYS = ("role", "content", "name", "tool_call_id", "tool_calls", "literal")
 PART_TYPES = ("text", "image_url")
 
@@ -38,6 +38,8 @@ class Conversation:
     params: dict[str, Any] = field(default_factory=dict)
     vars: dict[str, str] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
+    schema: Any = None  # as written: read by schema.from_value when the file is sent
+    schema_where: str = field(default="schema", compare=False)  # `FILE:LINE: schema`, for errors
 
     def overrides(self) -> config.Overrides:
         """The file's own settings, as the layer between the flags and the environment."""
@@ -113,8 +115,7 @@ def _items(node: yaml.Node) -> list[yaml.Node]:
 
 def parse(text: str, name: str) -> Conversation:
     """Load and check a conversation file: the mapping form or a bare list of messages."""
-    doc = _load(text, name)
-    return _validate(doc)
+    return _validate(_load(text, name))
 
 
 def _validate(doc: _Document) -> Conversation:
@@ -123,7 +124,7 @@ def _validate(doc: _Document) -> Conversation:
         return Conversation(name, messages=_check_messages(data, root, name))
     if not isinstance(data, dict):
         raise InputError(
-            f"{_line(name, root)}: expected a mapping (model, system, params, vars, messages) "
+            f"{_line(name, root)}: expected a mapping ({', '.join(TOP_KEYS)}) "
             f"or a list of messages, got {_kind(data)}"
         )
     pairs = _pairs(root)
@@ -155,6 +156,8 @@ def _validate(doc: _Document) -> Conversation:
         params=_check_params(data.get("params"), node("params"), name),
         vars=_check_vars(data.get("vars"), node("vars"), name),
         messages=_check_messages(messages or [], node("messages"), name),
+        schema=data.get("schema"),
+        schema_where=f"{_line(name, node('schema'))}: schema",
     )
 
 

@@ -14,13 +14,9 @@ from evocli.client import TOKEN_FIELDS, Completion, usage_counts
 from evocli.errors import OutputError, UsageError
 from evocli.redact import SecretFilter, redact, scrub
 
-_FINISH_WARNINGS = {
-    "length": "the answer was cut short by the token limit (finish_reason: length); "
-    "raise --max-tokens",
-    "content_filter": "the answer was stopped by the content filter (finish_reason: content_filter)",
-    "tool_calls": "the model asked to call a tool, which evocli does not run "
-    "(finish_reason: tool_calls)",
-}
+# An answer that ends by asking for a tool is whole (answer.incomplete lets it pass), but evocli
+# runs no tools: say so. Every other unusual end is an incomplete answer, reported by its verdict.
+_TOOL_ENDS = ("tool_calls", "function_call")
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -167,10 +163,10 @@ def usage_line(usage: dict[str, Any] | None) -> str:
 
 
 def finish_warning(finish_reason: str | None) -> str | None:
-    """The warning for an answer that did not end normally, if any."""
-    if finish_reason in (None, "stop"):
+    """The warning for an answer that ended asking for a tool, if it did."""
+    if finish_reason not in _TOOL_ENDS:
         return None
-    return _FINISH_WARNINGS.get(finish_reason or "", f"the answer ended with finish_reason: {finish_reason}")
+    return f"the model asked to call a tool, which evocli does not run (finish_reason: {finish_reason})"
 
 
 class _Writer:
@@ -183,8 +179,8 @@ class _Writer:
     def piece(self, text: str) -> None:
         """A piece of the answer's text (the whole text, for an answer that was not streamed)."""
 
-    def end(self, completion: Completion) -> None:
-        """The answer is complete."""
+    def end(self, completion: Completion, whole: bool = True) -> None:
+        """The answer is complete; `whole` is False when it is refused or incomplete."""
 
     def cut(self) -> None:
         """The answer broke off."""
@@ -206,8 +202,10 @@ class _Text(_Writer):
             self.started = True  # before the write: Ctrl-C may land right after it
             self.console.answer(body.encode("utf-8"))
 
-    def end(self, completion: Completion) -> None:
-        self.console.answer(b"\n")
+    def end(self, completion: Completion, whole: bool = True) -> None:
+        # A failed answer that printed nothing leaves stdout empty, not a blank line.
+        if whole or self.started:
+            self.console.answer(b"\n")
 
     def cut(self) -> None:
         if self.started:  # end partial text with a line break so the error starts clean
@@ -215,7 +213,7 @@ class _Text(_Writer):
 
 
 class _Json(_Writer):
-    def end(self, completion: Completion) -> None:
+    def end(self, completion: Completion, whole: bool = True) -> None:
         self.console.answer(scrub(raw_body(completion.raw or json_line(completion.data))))
 
 
@@ -224,7 +222,7 @@ class _Jsonl(_Writer):
         self.started = True
         self.console.answer(json_line({"type": "delta", "content": text}))
 
-    def end(self, completion: Completion) -> None:
+    def end(self, completion: Completion, whole: bool = True) -> None:
         done = {
             "type": "done",
             "id": completion.id,
@@ -236,7 +234,7 @@ class _Jsonl(_Writer):
 
 
 class _Usage(_Writer):
-    def end(self, completion: Completion) -> None:
+    def end(self, completion: Completion, whole: bool = True) -> None:
         self.console.answer(scrub(json_line(completion.usage or {})))
 
 
@@ -302,9 +300,10 @@ class Renderer:
         if masked:
             self.writer.piece(masked)
 
-    def end(self, completion: Completion) -> None:
+    def end(self, completion: Completion, whole: bool = True) -> None:
+        """The answer is complete; `whole` is False when its call fails (refused, incomplete)."""
         self.delta_flush()
-        self.writer.end(completion)
+        self.writer.end(completion, whole)
         warning = finish_warning(completion.finish_reason)
         if warning:
             self.console.warn(warning)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 from evocli.errors import EvocliError, InputError, NoInputError, UsageError
 from evocli.validation import SchemaProblem, Verdict, check_document, compile_schema, json_path, strict_loads
 
-# Reads a schema file given by name; may raise OSError (the module itself does no I/O).
+# Reads a schema file given by name; may raise OSError. Loading takes one, so it stays pure.
 Reader = Callable[[str], bytes]
 
 DEFAULT_NAME = "answer"
@@ -59,6 +60,17 @@ class AnswerSchema:
 
 # ---------------------------------------------------------------------------------------------
 # Loading: inline JSON, a .json/.yaml file, or the concise form.
+
+
+def files_in(base: str) -> Reader:
+    """The reader of schema files named relative to `base` ("" = the current folder): a
+    conversation file's folder, a batch file's."""
+
+    def read(path: str) -> bytes:
+        with open(os.path.join(base, path), "rb") as fh:
+            return fh.read()
+
+    return read
 
 
 def from_option(text: str, read: Reader) -> Loaded:

@@ -10,22 +10,25 @@ from typing import Any
 import pytest
 
 from evocli.answer import (
+    Contract,
     Incomplete,
+    Judgement,
     check_refusal,
     code_blocks,
     compact,
-    control_problem,
-    controls_problem,
     corrective_turns,
     extract_block,
     incomplete,
+    judge,
     no_block_error,
     schema_failure,
 )
+from evocli.body import control_problem, controls_problem, param_problem, parse_params
 from evocli.client import Completion, StreamAssembler, parse_completion
-from evocli.errors import ExitCode, IncompleteError, RejectedError
+from evocli.errors import ExitCode, IncompleteError, RejectedError, UsageError
+from evocli.schema import Loaded, from_option, prepare
 from tests.conftest import KEY, REPO, child_env
-from tests.server import FakeServer
+from tests.server import FakeServer, Reply, completion_body
 
 
 def test_compact_is_one_line_without_escapes() -> None:
@@ -279,6 +282,78 @@ def test_controls_problem_gives_the_first() -> None:
     assert controls_problem({"reasoning_effort": "low", "seed": 3}) is None
 
 
+def test_the_controls_are_one_rule_for_every_settings_layer() -> None:
+    assert param_problem("seed", "7") == 'params.seed must be an integer, not "7"'
+    assert param_problem("reasoning_effort", "minimal") == (
+        'params.reasoning_effort must be one of none, low, medium, high, xhigh, not "minimal" (gpt-5.2 rejects minimal)')
+    assert param_problem("verbosity", "high") is None
+    assert parse_params(["seed=7", "verbosity=low", "reasoning_effort=xhigh"]) == {
+        "seed": 7, "verbosity": "low", "reasoning_effort": "xhigh"}
+    with pytest.raises(UsageError) as exc:
+        parse_params(["seed=seven"])
+    assert exc.value.message == "-p 'seed=seven': seed must be an integer, not \"seven\""
+
+
+# ---------------------------------------------------------------------------------------------
+# The verdict: refusal, then incomplete, then the schema or the block
+
+NAME = prepare(from_option("name", open))
+FENCED = "See:\n```sh\necho one\n```\n~~~\necho two\n~~~\n"
+
+
+def test_a_refusal_comes_first() -> None:
+    verdict = judge(Contract(NAME, allow_incomplete=True), answer("", finish="length", refusal="No."))
+    assert (verdict.code, verdict.retry, verdict.output) == (4, None, None)
+    assert verdict.error is not None and verdict.error.message == "the model refused: No."
+
+
+def test_an_incomplete_answer_is_not_corrected_and_prints_no_document() -> None:
+    verdict = judge(Contract(NAME, retries=3), answer('{"name": "A', finish="length"))
+    assert (verdict.code, verdict.retry, verdict.output, verdict.valid) == (3, None, None, False)
+    # With -x, what arrived is the (cut) block.
+    verdict = judge(Contract(extract="last"), answer("```\nhalf", finish="length"))
+    assert (verdict.code, verdict.output) == (3, "half")
+
+
+def test_allowed_incomplete_answers_warn_and_still_meet_the_schema() -> None:
+    verdict = judge(Contract(NAME, allow_incomplete=True), answer('{"name": "A"}', finish="content_filter"))
+    assert verdict == Judgement(warning="the content filter stopped the answer (finish_reason content_filter)",
+                                output='{"name":"A"}', valid=True, document={"name": "A"})
+    assert verdict.code == 0
+
+
+def test_a_mismatch_is_corrected_while_attempts_remain() -> None:
+    contract = Contract(NAME, retries=1)
+    assert (contract.attempts, contract.holds_text) == (2, True)
+    first = judge(contract, answer("{}"), attempt=1)
+    assert first == Judgement(
+        retry=corrective_turns("{}", ['$: "name" is a required property']),
+        notice='the answer does not match the schema: $: "name" is a required property; '
+               "asking for a correction (attempt 2 of 2)",
+    )
+    assert first.code == 4
+    last = judge(contract, answer("{}"), attempt=2)
+    assert (last.code, last.retry, last.output) == (4, None, None)
+    assert last.error is not None and last.error.message == schema_failure(['$: "name" is a required property'], 2).message
+
+
+def test_a_valid_null_document_is_printed() -> None:
+    verdict = judge(Contract(prepare(Loaded({"type": "null"}))), answer(" null "))
+    assert (verdict.code, verdict.valid, verdict.document, verdict.output) == (0, True, None, "null")
+
+
+def test_extraction_and_plain_answers() -> None:
+    assert judge(Contract(extract="first"), answer(FENCED)) == Judgement(output="echo one")
+    assert judge(Contract(extract="last"), answer(FENCED)) == Judgement(output="echo two")
+    missing = judge(Contract(extract="first"), answer("prose"))
+    assert missing.code == 4 and missing.error is not None
+    assert missing.error.message == no_block_error().message
+    assert judge(Contract(), answer("prose")) == Judgement()
+    assert (Contract().attempts, Contract(retries=5).attempts, Contract().holds_text) == (1, 1, False)
+    assert Contract().params() == {}
+    assert Contract(NAME).params() == {"response_format": NAME.response_format()}
+
+
 # ---------------------------------------------------------------------------------------------
 # Start-up: no validator is loaded until a schema is prepared.
 
@@ -308,4 +383,29 @@ def test_a_plain_ask_loads_no_validator() -> None:
     )
     with FakeServer() as server:
         assert loaded(code, {"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": server.base_url}) == []
+        assert len(server.bodies) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "content", "validators"),
+    [
+        (["ask", "--no-stdin", "-x", "--effort", "low", "hi"], "```\ncode\n```", []),
+        (["batch", "{lines}"], "hi", []),
+        (["ask", "--no-stdin", "--schema", "n", "hi"], '{"n": "x"}', ["jsonschema_rs"]),
+    ],
+)
+def test_only_a_schema_loads_the_validator(tmp_path: Any, argv: list[str], content: str, validators: list[str]) -> None:
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('"hi"\n')
+    args = [str(lines) if a == "{lines}" else a for a in argv]
+    code = (
+        "from evocli.cli import app\n"
+        "try:\n"
+        f"    app({args!r}, prog_name='evocli')\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+    )
+    with FakeServer() as server:
+        server.script(Reply(body=completion_body(content)))
+        assert loaded(code, {"EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": server.base_url}) == validators
         assert len(server.bodies) == 1

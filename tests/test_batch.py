@@ -106,7 +106,7 @@ def test_failing_and_bad_lines_do_not_stop_the_others(cli: Cli, echo_server: Any
         {"id": 2, "ok": False, "exit_code": 65, "error": 'HTTP 400 Bad Request: "Invalid request parameters"'},
         {"id": 3, "ok": False, "exit_code": 65, "error": "line 3: not valid JSON (Expecting value at column 1)"},
         {"id": 4, "ok": False, "exit_code": 65,
-         "error": "line 4: unknown field 'promt' (fields: id, prompt, system, messages, model, params, vars, attach)"},
+         "error": "line 4: unknown field 'promt' (fields: id, prompt, system, messages, model, params, vars, attach, schema)"},
         ok(5, "also fine"),
         {"id": 6, "ok": False, "exit_code": 65, "error": "line 6: not valid UTF-8 text"},
     ]

@@ -32,7 +32,9 @@ def test_plain_answer(cli: Cli, api_env: FakeServer) -> None:
 def test_answer_ends_in_exactly_one_newline(cli: Cli, api_env: FakeServer) -> None:
     api_env.script(Reply(body=completion_body("line\n\n\n")), Reply(body=completion_body("")))
     assert cli(["ask", "x"]).stdout == "line\n"
-    assert cli(["ask", "x"]).stdout == "\n"
+    # An empty answer is incomplete (exit 3, nothing printed); accepted, it is one line break.
+    r = cli(["ask", "--allow-incomplete", "x"])
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "\n", "evocli: warning: the answer has no text (3 reasoning tokens)\n")
 
 
 def test_stdin_then_blank_line_then_args(cli: Cli, api_env: FakeServer) -> None:
@@ -136,18 +138,29 @@ def test_show_usage_on_stderr(cli: Cli, api_env: FakeServer) -> None:
     assert r.stderr == "usage: prompt_tokens=12 completion_tokens=7 reasoning_tokens=3 cached_tokens=2 total_tokens=19\n"
 
 
-def test_finish_reason_warning_and_quiet(cli: Cli, api_env: FakeServer) -> None:
+def test_unfinished_answers_exit_3_after_their_text_and_quiet_keeps_the_error(cli: Cli, api_env: FakeServer) -> None:
     api_env.script(Reply(body=completion_body("partial", finish_reason="length")),
                    Reply(body=completion_body("partial", finish_reason="length")),
                    Reply(body=completion_body("x", finish_reason="content_filter")))
+    cut = ("evocli: error: the answer was cut off at the token limit (finish_reason length)\n"
+           "hint: raise --max-tokens, or lower --effort so fewer tokens go to reasoning\n")
     r = cli(["ask", "x"])
-    assert (r.exit_code, r.stdout) == (0, "partial\n")
-    assert r.stderr == ("evocli: warning: the answer was cut short by the token limit "
-                        "(finish_reason: length); raise --max-tokens\n")
+    assert (r.exit_code, r.stdout, r.stderr) == (3, "partial\n", cut)
     r = cli(["ask", "-q", "x"])
-    assert (r.exit_code, r.stdout, r.stderr) == (0, "partial\n", "")
-    assert cli(["ask", "x"]).stderr == (
-        "evocli: warning: the answer was stopped by the content filter (finish_reason: content_filter)\n")
+    assert (r.exit_code, r.stdout, r.stderr) == (3, "partial\n", cut)
+    r = cli(["ask", "x"])
+    assert (r.exit_code, r.stdout, r.stderr) == (3, "x\n", (
+        "evocli: error: the content filter stopped the answer (finish_reason content_filter)\n"
+        "hint: rephrase the request; --allow-incomplete accepts what arrived\n"))
+
+
+def test_a_tool_call_is_whole_with_a_warning(cli: Cli, api_env: FakeServer) -> None:
+    body = completion_body(None, finish_reason="tool_calls")
+    body["choices"][0]["message"]["tool_calls"] = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    api_env.script(Reply(body=body))
+    r = cli(["ask", "x"])
+    assert (r.exit_code, r.stdout, r.stderr) == (
+        0, "\n", "evocli: warning: the model asked to call a tool, which evocli does not run (finish_reason: tool_calls)\n")
 
 
 def test_dry_run_prints_request_and_touches_nothing(cli: Cli, api_env: FakeServer, isolated: Path) -> None:

@@ -56,6 +56,13 @@ def test_mapping_form() -> None:
     assert c.overrides().params == {"temperature": 0.2, "reasoning_effort": "low"}
 
 
+def test_a_schema_is_kept_as_written_with_its_line() -> None:
+    c = parse("messages: [{role: user, content: x}]\nschema:\n  type: object\n", "c.yaml")
+    assert (c.schema, c.schema_where) == ({"type": "object"}, "c.yaml:3: schema")
+    c = parse("schema: name, age int\nmessages: [{role: user, content: x}]\n", "c.yaml")
+    assert (c.schema, c.schema_where) == ("name, age int", "c.yaml:1: schema")
+
+
 def test_bare_list_form() -> None:
     c = parse(fixture("list_form.yaml"), "list_form.yaml")
     assert (c.model, c.system, c.params, c.vars) == (None, None, {}, {})
@@ -129,7 +136,7 @@ ERRORS = [
     ("vars bad name", "vars:\n  my var: 1\n", "review.yaml:2: vars: 'my var' is not a placeholder name (letters, digits and _)"),
     ("vars bool", "vars:\n  flag: yes\n", "review.yaml:2: vars.flag must be text or a number, got true/false (quote it)"),
     ("top scalar", "just text\n",
-     "review.yaml:1: expected a mapping (model, system, params, vars, messages) or a list of messages, got text"),
+     "review.yaml:1: expected a mapping (model, system, params, vars, schema, messages) or a list of messages, got text"),
     ("empty file", "", "review.yaml: the file is empty"),
     ("only a comment", "# nothing\n", "review.yaml: the file is empty"),
     ("duplicate top key", "messages: []\nsystem: a\nmessages: []\n", "review.yaml:3: duplicate key 'messages'"),

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import KEY, REPO, child_env, run_evocli
 from tests.server import FakeServer, Reply, completion_body, free_port
+from tests.test_cli_schema import NO_SUMMARY, STRICT, answer, json_schema, user
 
 
 @pytest.fixture
@@ -188,3 +189,48 @@ def test_readme_dry_run_block_is_the_real_output(sh, api_env: FakeServer) -> Non
     shown = readme[start : readme.index("```", start)]
     r = sh('EVOLINK_BASE_URL= evocli ask --dry-run -s "Be terse." -p seed=7 "hi"')
     assert r.stdout == shown.replace('"evocli/0.1.0"', f'"evocli/{__version__}"')
+
+
+# ---------------------------------------------------------------------------------------------
+# The answer contract (SPEC §8) in pipelines
+
+needs_jq = pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+
+
+@needs_jq
+def test_a_ticket_classified_into_jq(sh, api_env: FakeServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "ticket.txt").write_text("The printer is on fire.\n")
+    api_env.script(answer('{"severity": "high", "summary": "A printer fire."}'))
+    r = sh("evocli ask --schema 'severity, summary' < ticket.txt | jq -r .severity")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "high\n", "")
+    assert api_env.bodies == [{"model": "gpt-5.2", "messages": [user("The printer is on fire.")],
+                               "response_format": json_schema(STRICT)}]
+
+
+@needs_jq
+def test_a_batch_classified_with_a_schema_file(sh, api_env: FakeServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "ticket.schema.json").write_text(json.dumps(STRICT))
+    (tmp_path / "tickets.jsonl").write_text('{"id": "T-1", "prompt": "printer on fire"}\n"cannot log in"\n')
+    api_env.script(answer('{"severity": "high", "summary": "fire"}'), answer(NO_SUMMARY),
+                   answer('{"severity": "low", "summary": "login"}'))
+    r = sh("evocli batch -q -c 1 tickets.jsonl --schema ticket.schema.json | jq -c '[.id, .data.severity]'")
+    assert (r.returncode, r.stdout, r.stderr) == (0, '["T-1","high"]\n[2,"low"]\n', "")
+    assert [b["response_format"] for b in api_env.bodies] == [json_schema(STRICT, "ticket_schema")] * 3
+
+
+def test_exit_codes_in_a_shell(sh, api_env: FakeServer) -> None:  # type: ignore[no-untyped-def]
+    api_env.script(answer(NO_SUMMARY), answer("{}"), answer("half", finish_reason="length"),
+                   answer("```sh\necho extracted\n```"))
+    r = sh("evocli ask -q --schema 'severity, summary' x > doc.json; echo \"schema=$? $(wc -c < doc.json)\"; "
+           "evocli ask -q x; echo \"cut=$?\"; "
+           "evocli ask -x 'a script' | sh; "
+           "evocli ask --effort minimal x; echo \"effort=$?\"")
+    assert r.stdout == "schema=4 0\nhalf\ncut=3\nextracted\neffort=2\n"
+    assert r.stderr == (
+        "evocli: error: the answer does not match the schema: $: \"severity\" is a required property\n"
+        "hint: 1 more problem; 2 attempts made: raise --schema-retries, or look at the answer with -o json\n"
+        "evocli: error: the answer was cut off at the token limit (finish_reason length)\n"
+        "hint: raise --max-tokens, or lower --effort so fewer tokens go to reasoning\n"
+        "evocli: error: invalid value for '--effort': 'minimal' is not one of 'none', 'low', 'medium', 'high', "
+        "'xhigh'\nhint: 'evocli ask -h' lists the options\n")
+    assert len(api_env.requests) == 4

@@ -8,7 +8,15 @@ import typer
 
 from evocli import messages
 from evocli.cli import options as o
-from evocli.cli.call import attach_content, converse, load_attachments, read_stdin, run_call
+from evocli.cli.call import (
+    Turn,
+    answer_contract,
+    attach_content,
+    converse,
+    load_attachments,
+    read_stdin,
+    run_call,
+)
 from evocli.errors import UsageError
 
 
@@ -43,6 +51,16 @@ def ask(
     temperature: o.TemperatureOpt = None,
     max_tokens: o.MaxTokensOpt = None,
     param: o.ParamOpt = None,
+    effort: o.EffortOpt = None,
+    verbosity: o.VerbosityOpt = None,
+    seed: o.SeedOpt = None,
+    schema: o.SchemaOpt = None,
+    schema_multi: o.SchemaMultiOpt = False,
+    no_strict: o.NoStrictOpt = False,
+    schema_retries: o.SchemaRetriesOpt = None,
+    extract: o.ExtractOpt = False,
+    extract_last: o.ExtractLastOpt = False,
+    allow_incomplete: o.AllowIncompleteOpt = False,
     output: o.OutputOpt = "text",
     stream: o.StreamOpt = None,
     show_usage: o.ShowUsageOpt = False,
@@ -75,7 +93,7 @@ def ask(
     stdin_text = None if no_stdin or stdin_attached else read_stdin(force=from_stdin_only)
     text = messages.compose_prompt([] if from_stdin_only else args, stdin_text)
     if conversation is not None:
-        converse(opts, ctx.obj, conversation, system, text, files)
+        converse(opts, ctx.obj, conversation, system, Turn(text, files))
     else:
         msgs = messages.ask_messages(text, system, attach_content(text, files))
-        run_call(opts, msgs, "ask", ctx.obj, attachments=files)
+        run_call(opts, msgs, "ask", ctx.obj, answer_contract(opts), attachments=files)

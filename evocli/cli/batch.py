@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from evocli.cli import options as o
-from evocli.cli.call import load_settings
+from evocli.cli.call import answer_contract, load_settings
 from evocli.errors import UsageError
 
 
@@ -41,6 +41,14 @@ def batch(
     temperature: o.TemperatureOpt = None,
     max_tokens: o.MaxTokensOpt = None,
     param: o.ParamOpt = None,
+    effort: o.EffortOpt = None,
+    verbosity: o.VerbosityOpt = None,
+    seed: o.SeedOpt = None,
+    schema: o.SchemaOpt = None,
+    schema_multi: o.SchemaMultiOpt = False,
+    no_strict: o.NoStrictOpt = False,
+    schema_retries: o.SchemaRetriesOpt = None,
+    allow_incomplete: o.AllowIncompleteOpt = False,
     tag: o.TagOpt = None,
     quiet: o.QuietOpt = False,
     no_ledger: o.NoLedgerOpt = False,
@@ -53,7 +61,7 @@ def batch(
     """Run many prompts from JSON Lines, concurrently; results come out in input order.
 
     Each line is a JSON string (a prompt) or an object with any of id, prompt, system,
-    messages, model, params, vars. The options are the defaults for every line.
+    messages, model, params, vars, attach, schema. The options are the defaults for every line.
 
     Example: evocli batch tickets.jsonl --concurrency 8 --out results.jsonl --resume
     """
@@ -63,13 +71,16 @@ def batch(
     from evocli import batch as lines
     from evocli import batchrun
 
+    # Lines may bring their own schema: --schema-multi, --no-strict and --schema-retries act on it.
+    contract = answer_contract(opts, lines=True)
     if resume and out is None:
         raise UsageError("--resume needs --out FILE (the results to resume from)")
     stdin = sys.stdin.buffer if sys.stdin is not None else None
     if out is not None and batchrun.names_input(out, file, stdin):
         raise UsageError("--out must not be the input file", hint="write the results to another file")
     plan = batchrun.Plan(
-        file, out, resume, lines.parse_shard(shard) if shard else None, concurrency, system, opts.tag
+        file, out, resume, lines.parse_shard(shard) if shard else None, concurrency, system, opts.tag,
+        contract, strict=not no_strict, multi=schema_multi,
     )
     settings = load_settings(opts, warn=ctx.obj.warn)
     batchrun.run(plan, settings, ctx.obj, stdin)

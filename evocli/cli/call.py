@@ -1,4 +1,4 @@
-"""The process's side of a call: stdin, terminals, settings, and one call sent, recorded and shown."""
+"""The process's side of a call: stdin, terminals, settings, the answer contract, and the call made."""
 
 from __future__ import annotations
 
@@ -6,21 +6,22 @@ import contextlib
 import json
 import os
 import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
-from contextlib import suppress
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evocli import client, config, messages
 from evocli.cli.options import CallOptions
-from evocli.errors import EvocliError, ExitCode, InputError, UsageError
-from evocli.output import Console, Renderer
+from evocli.errors import InputError, UsageError
+from evocli.output import Console
 from evocli.redact import add_secret, add_url_secrets
 
 if TYPE_CHECKING:
+    # Imported where they are used: building the app for --help or TAB needs neither.
+    from evocli import answer, schema
     from evocli.attach import Attachment
+    from evocli.conversation import Conversation
 
 
 def read_stdin(force: bool = False) -> str | None:
@@ -68,36 +69,48 @@ def ledger_dir() -> Path:
     return config.resolve(config.Overrides(), env, config.load_config_file(env), need_key=False).ledger_dir
 
 
-class Waiting:
-    """`waiting for gpt-5.2… 7 s` on the status line while a call has shown nothing for a second,
-    updated each second; only on a terminal's stderr, and not with -q."""
+def answer_contract(
+    opts: CallOptions, conv: Conversation | None = None, *, lines: bool = False
+) -> answer.Contract:
+    """The call's answer contract, checked and its schema compiled before any request (and
+    before --dry-run prints one). --schema wins over the conversation file's `schema:`. With
+    `lines` (batch), the schema flags may act on the lines' own schemas instead."""
+    from evocli import answer, schema
 
-    def __init__(self, out: Console, model: str) -> None:
-        self.out, self.model = out, model
-        self.done = threading.Event()
-        self.thread: threading.Thread | None = None
-        if out.err_tty and not out.quiet:
-            self.thread = threading.Thread(target=self._run, name="evocli-waiting", daemon=True)
+    source, load = _schema_source(opts, conv)
+    if source is not None or not lines:
+        needs = "--schema" if conv is None else f"--schema, or a schema: in {conv.name}"
+        opts.check_answer_flags(source, needs)
+    loaded = None if load is None else load()
+    strict, multi = not opts.no_strict, opts.schema_multi
+    prepared = None if loaded is None else schema.prepare(loaded, strict=strict, multi=multi)
+    retries = 1 if opts.schema_retries is None else opts.schema_retries
+    return answer.Contract(prepared, retries, opts.extraction, opts.allow_incomplete)
 
-    def __enter__(self) -> Waiting:
-        if self.thread is not None:
-            self.thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def _schema_source(
+    opts: CallOptions, conv: Conversation | None
+) -> tuple[str | None, Callable[[], schema.Loaded] | None]:
+    """Where the call's schema comes from, in words, and how it is loaded (None, None: no schema)."""
+    from evocli import schema
 
-    def _run(self) -> None:
-        started = time.monotonic()
-        while not self.done.wait(1.0):
-            self.out.status(f"waiting for {self.model}… {time.monotonic() - started:.0f} s")
+    if opts.schema is not None:
+        text = opts.schema
+        return "--schema", lambda: schema.from_option(text, schema.files_in(""))
+    if conv is not None and conv.schema is not None:
+        return f"the schema of {conv.name}", lambda: file_schema(conv)
+    return None, None
 
-    def stop(self) -> None:
-        """Erase the line for good (the answer, or an error, comes next)."""
-        if self.thread is not None and not self.done.is_set():
-            self.done.set()
-            self.thread.join()
-            self.out.status("")
+
+def file_schema(conv: Conversation) -> schema.Loaded:
+    """A conversation file's `schema:`, a file it names read relative to the file's folder."""
+    from evocli import schema
+
+    if "response_format" in conv.params:
+        # Both in the one file: neither layer can win over the other.
+        raise InputError(f"{conv.schema_where}: cannot be combined with params.response_format, "
+                         "as the schema is sent as the response_format")
+    return schema.from_value(conv.schema, schema.files_in(os.path.dirname(conv.name)), conv.schema_where)
 
 
 def run_call(
@@ -105,19 +118,23 @@ def run_call(
     msgs: list[messages.Message],
     command: str,
     out: Console,
+    contract: answer.Contract,
     conversation: config.Overrides | None = None,
     attachments: Sequence[Attachment] = (),
 ) -> client.Completion | None:
-    """Resolve settings, send the messages, record the call and render the answer.
+    """Resolve settings, send the messages until the answer is judged, record every attempt and
+    render the answer.
 
-    Returns the completion (None for --dry-run) so a command can do more with it.
+    Returns the last completion (None for --dry-run) so a command can do more with it.
     `attachments` are the files the messages carry, named if the request is too large.
     """
     from evocli import attach, payload
+    from evocli.cli.exchange import Exchange, Shape
 
     mode = opts.mode
     stream = mode.stream(opts.stream, out.out_tty)
     settings = load_settings(opts, conversation, need_key=not opts.dry_run, warn=out.warn)
+    settings = replace(settings, params={**settings.params, **contract.params()})
     request = client.build_request(settings, msgs, stream=stream)
     attach.check_request_size(payload.encoded_size(request.body), attachments)
     if opts.dry_run:
@@ -125,45 +142,16 @@ def run_call(
         shown = payload.shorten_payloads(doc)  # a 5 MB image stays readable
         out.answer((json.dumps(shown, indent=2, ensure_ascii=False) + "\n").encode())
         return None
+    shape = Shape(mode, stream, opts.show_usage, command, opts.tag)
+    return Exchange(settings, contract, out, shape).run(msgs)
 
-    from evocli import ledger, transport
 
-    renderer = Renderer(out, mode, opts.show_usage)
-    recorder = ledger.Recorder(
-        enabled=settings.ledger, ledger_dir=settings.ledger_dir, command=command, model=settings.model,
-        stream=stream, tag=opts.tag, warn=out.warn,
-    )
-    link = transport.Link(notify=out.notice, max_response_bytes=settings.max_response_bytes)
-    waiting = Waiting(out, settings.model)
+@dataclass(frozen=True)
+class Turn:
+    """The user's new turn: its text and the files attached to it."""
 
-    def on_delta(text: str) -> None:
-        waiting.stop()  # before the first byte of the answer
-        renderer.delta(text)
-
-    try:
-        with waiting:
-            if stream:
-                completion, reply = transport.stream(settings, request, on_delta, link)
-            else:
-                completion, reply = transport.complete(settings, request, link)
-    except EvocliError as err:
-        recorder.record(exit_code=int(err.code), status=err.http_status, attempts=err.attempts)
-        renderer.cut()
-        raise
-    except KeyboardInterrupt:
-        recorder.record(exit_code=int(ExitCode.INTERRUPTED), status=200 if renderer.started else None)
-        with suppress(OSError):
-            renderer.cut()
-        raise
-    except BrokenPipeError:
-        # The reader went away (`| head -1`): the user's choice, not a failed call.
-        recorder.record(exit_code=int(ExitCode.OK), status=200, ok=True)
-        raise
-    recorder.record(exit_code=0, status=reply.status, attempts=reply.attempts, completion=completion)
-    if not stream:
-        renderer.delta(completion.content)
-    renderer.end(completion)
-    return completion
+    text: str
+    files: Sequence[Attachment] = ()
 
 
 def load_attachments(given: Sequence[str], detail: str | None) -> list[Attachment]:
@@ -185,9 +173,7 @@ def attach_content(text: str, files: Sequence[Attachment]) -> Any:
     return attach.user_content(text, files)
 
 
-def converse(
-    opts: CallOptions, out: Console, file: str, system: str | None, text: str, files: Sequence[Attachment]
-) -> None:
+def converse(opts: CallOptions, out: Console, file: str, system: str | None, turn: Turn) -> None:
     """`ask -c FILE`: the file's conversation and the new turn are sent; after a successful
     answer both turns are saved to FILE, as `chat-file --append` saves them (one run at a time,
     atomic replace, comments kept; attachments as references, never their data)."""
@@ -195,9 +181,8 @@ def converse(
 
     from evocli import conversation, convstore
 
-    folder = os.path.dirname(file)
-    saved = conversation.reference_turn(text, files, folder)  # before sending: must be savable
-    sending = {"role": "user", "content": attach_content(text, files), "literal": True}
+    saved = conversation.reference_turn(turn.text, turn.files, os.path.dirname(file))  # must be savable
+    sending = {"role": "user", "content": attach_content(turn.text, turn.files), "literal": True}
 
     def waiting() -> None:
         out.notice(f"waiting for another evocli appending to {file}")
@@ -212,15 +197,16 @@ def converse(
                 f"-s: {file} already holds a conversation; its system message is set when it is created",
                 hint=f"edit {file} to change it",
             )
+        contract = answer_contract(opts, conv)
         conv = dataclasses.replace(conv, system=system if system is not None else conv.system,
                                    messages=[*conv.messages, sending])
         prepared = conversation.prepare(conv, {}, None)
         out.hold_failures = not opts.dry_run  # the answer is saved whatever becomes of stdout
-        reply = run_call(opts, prepared.messages, "ask", out, conv.overrides(),
-                         attachments=[*files, *prepared.attachments])
+        reply = run_call(opts, prepared.messages, "ask", out, contract, conv.overrides(),
+                         attachments=[*turn.files, *prepared.attachments])
         if reply is not None:
-            answer = conversation.turn("assistant", reply.content)
-            convstore.save_turns(path, file, [saved, answer], system=system)
+            answered = conversation.turn("assistant", reply.content)
+            convstore.save_turns(path, file, [saved, answered], system=system)
         out.raise_failure()
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from evocli.cli import options as o
-from evocli.cli.call import load_attachments, read_stdin, run_call
+from evocli.cli.call import answer_contract, load_attachments, read_stdin, run_call
 from evocli.errors import UsageError
 from evocli.output import Console
 
@@ -54,6 +54,16 @@ def chat_file(
     temperature: o.TemperatureOpt = None,
     max_tokens: o.MaxTokensOpt = None,
     param: o.ParamOpt = None,
+    effort: o.EffortOpt = None,
+    verbosity: o.VerbosityOpt = None,
+    seed: o.SeedOpt = None,
+    schema: o.SchemaOpt = None,
+    schema_multi: o.SchemaMultiOpt = False,
+    no_strict: o.NoStrictOpt = False,
+    schema_retries: o.SchemaRetriesOpt = None,
+    extract: o.ExtractOpt = False,
+    extract_last: o.ExtractLastOpt = False,
+    allow_incomplete: o.AllowIncompleteOpt = False,
     output: o.OutputOpt = "text",
     stream: o.StreamOpt = None,
     show_usage: o.ShowUsageOpt = False,
@@ -97,9 +107,10 @@ def chat_file(
     with convstore.locked(file, waiting) if saving else nullcontext(file) as path:
         text = (read_stdin(force=True) or "") if file == "-" else convstore.read_text(path, file)
         conv = conversation.parse(text, "<stdin>" if file == "-" else file)
+        contract = answer_contract(opts, conv)
         prepared = _attached(conversation.prepare(conv, variables, piped), files, file, saving)
         out.hold_failures = saving  # the answer is saved whatever becomes of stdout
-        reply = run_call(opts, prepared.messages, "chat-file", out, conv.overrides(),
+        reply = run_call(opts, prepared.messages, "chat-file", out, contract, conv.overrides(),
                          attachments=[*files, *prepared.attachments])
         if saving and reply is not None:
             turns = [*prepared.new_turns, conversation.turn("assistant", reply.content)]

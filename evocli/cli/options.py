@@ -11,19 +11,24 @@ import typer
 
 from evocli import config
 from evocli.attach import DETAILS
-from evocli.body import parse_params
+from evocli.body import EFFORTS, VERBOSITIES, parse_params
 from evocli.errors import UsageError
 from evocli.output import MODES, OutputMode
 
 if TYPE_CHECKING:
     OutputName = str
     Detail = str
-else:  # values Typer checks and TAB completes: the output modes' names, the image details
+    EffortName = str
+    VerbosityName = str
+else:  # one of the names: Typer checks it (exit 2, no request) and TAB completes it
     OutputName = Literal[tuple(MODES)]
     Detail = Literal[DETAILS]
+    EffortName = Literal[EFFORTS]
+    VerbosityName = Literal[VERBOSITIES]
 
 
 CALL = "Call options"
+ANSWER = "Answer options"
 OUT = "Output options"
 NET = "Network options"
 
@@ -68,6 +73,70 @@ ParamOpt = Annotated[
         metavar="KEY=VALUE",
         help="Any body field; VALUE is parsed as JSON when it parses (repeatable).",
         rich_help_panel=CALL,
+    ),
+]
+EffortOpt = Annotated[
+    EffortName | None,
+    typer.Option("--effort", case_sensitive=False, help="Reasoning effort (sent as reasoning_effort).",
+                 rich_help_panel=CALL),
+]
+VerbosityOpt = Annotated[
+    VerbosityName | None,
+    typer.Option("--verbosity", case_sensitive=False, help="How long the answer is (sent as verbosity).",
+                 rich_help_panel=CALL),
+]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--seed", metavar="N", help="A seed for repeatable sampling (sent as seed).", rich_help_panel=CALL
+    ),
+]
+SchemaOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--schema",
+        metavar="SCHEMA",
+        help="Answer with a JSON document matching SCHEMA, checked here: inline JSON, a .json or "
+        ".yaml file, or fields such as 'name, age int, tags: a comma-separated list'.",
+        rich_help_panel=ANSWER,
+    ),
+]
+SchemaMultiOpt = Annotated[
+    bool,
+    typer.Option("--schema-multi", help='Answer with a list of such documents, as {"items": [...]}.',
+                 rich_help_panel=ANSWER),
+]
+NoStrictOpt = Annotated[
+    bool,
+    typer.Option("--no-strict", help="Send the schema as given (strict: false), not its strict form.",
+                 rich_help_panel=ANSWER),
+]
+SchemaRetriesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--schema-retries",
+        min=0,
+        metavar="N",
+        help="Corrective turns for an answer that does not match [default: 1].",
+        rich_help_panel=ANSWER,
+    ),
+]
+ExtractOpt = Annotated[
+    bool,
+    typer.Option("-x", "--extract", help="Print only the first fenced code block of the answer.",
+                 rich_help_panel=ANSWER),
+]
+ExtractLastOpt = Annotated[
+    bool,
+    typer.Option("--extract-last", help="Print only the last fenced code block of the answer.",
+                 rich_help_panel=ANSWER),
+]
+AllowIncompleteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-incomplete",
+        help="Exit 0, with a warning, for an answer cut off or without text (else exit 3).",
+        rich_help_panel=ANSWER,
     ),
 ]
 NoStdinOpt = Annotated[bool, typer.Option("--no-stdin", help="Never read stdin.", rich_help_panel=CALL)]
@@ -191,6 +260,16 @@ class CallOptions:
     retries: int | None = None
     retry_max_time: float | None = None
     debug: bool = False
+    effort: str | None = None
+    verbosity: str | None = None
+    seed: int | None = None
+    schema: str | None = None
+    schema_multi: bool = False
+    no_strict: bool = False
+    schema_retries: int | None = None
+    extract: bool = False
+    extract_last: bool = False
+    allow_incomplete: bool = False
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], own: Iterable[str] = ()) -> CallOptions:
@@ -212,6 +291,33 @@ class CallOptions:
     def mode(self) -> OutputMode:
         return MODES[self.output]
 
+    @property
+    def extraction(self) -> str | None:
+        """Which fenced code block to print: "first" (-x), "last" (--extract-last), or None."""
+        return "last" if self.extract_last else "first" if self.extract else None
+
+    def check_answer_flags(self, schema_from: str | None, needs: str = "--schema") -> None:
+        """Refuse flags that cannot mean anything together (exit 2, before any request).
+
+        `schema_from` names where the call's schema comes from (None: it has none): -x and a
+        response_format of -p would fight with it; without one, the schema's own flags have
+        nothing to act on (`needs` says what would give one).
+        """
+        if schema_from is None:
+            given = [("--schema-multi", self.schema_multi), ("--no-strict", self.no_strict),
+                     ("--schema-retries", self.schema_retries is not None)]
+            orphan = next((flag for flag, on in given if on), None)
+            if orphan is not None:
+                raise UsageError(f"{orphan} needs {needs}")
+            return
+        if self.extraction is not None:
+            flag = "--extract-last" if self.extract_last else "-x/--extract"
+            raise UsageError(f"{flag} cannot be combined with {schema_from}",
+                             hint="a schema's answer is a JSON document, not text with code blocks")
+        if "response_format" in parse_params(self.param):
+            raise UsageError(f"-p response_format cannot be combined with {schema_from}, "
+                             "which is sent as the response_format")
+
     def overrides(self) -> config.Overrides:
         """These flags as the top settings layer."""
         for name in ("timeout", "connect_timeout", "retry_max_time"):
@@ -230,6 +336,8 @@ class CallOptions:
             body["temperature"] = self.temperature
         if self.max_tokens is not None:
             body["max_completion_tokens"] = self.max_tokens
+        controls = {"reasoning_effort": self.effort, "verbosity": self.verbosity, "seed": self.seed}
+        body.update({key: value for key, value in controls.items() if value is not None})
         return config.Overrides(
             model=self.model,
             params=body,
