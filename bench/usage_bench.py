@@ -27,7 +27,7 @@ CASES = [
     (["usage", "--by", "tag", "--json"], False),
     (["usage", "--since", "2026-10-01", "--by", "command"], False),
 ]
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"  # 3: records carry image_tokens
 
 
 def ledger(data: Path, records: int) -> Path:

@@ -182,10 +182,15 @@ def number_text(value: Decimal) -> str:
 
 
 def display_text(value: Decimal, places: int = 4) -> str:
-    """A cost for people: rounded half up to `places` decimals, thousands separated (1,234.5678)."""
+    """A cost for people: rounded half up to `places` decimals, thousands separated (1,234.5678);
+    a cost above zero that would show as zero is `<0.0001`."""
     from decimal import ROUND_HALF_UP, Decimal
 
-    return format(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP), f",.{places}f")
+    step = Decimal(1).scaleb(-places)
+    rounded = value.quantize(step, rounding=ROUND_HALF_UP)
+    if value > 0 and not rounded:
+        return f"<{step:f}"
+    return format(rounded, f",.{places}f")
 
 
 def unpriced(prices: Prices | None, models: Iterable[str | None]) -> list[str]:

@@ -74,12 +74,14 @@ def _json_object(pairs: Sequence[tuple[str, Any]]) -> str:
     return "{" + ", ".join(f"{_json_value(name)}: {_json_value(value)}" for name, value in pairs) + "}"
 
 
-def _json_document(head: list[tuple[str, Any]], rows: list[str], tail: list[tuple[str, Any]]) -> str:
-    """A JSON document of a few keys, one row per line: `jq` reads it, people can too."""
+def _json_document(head: list[tuple[str, Any]], rows: list[str], tail: list[tuple[str, str]]) -> str:
+    """A JSON document of a few keys, one row per line: `jq` reads it, people can too.
+
+    `rows` and the values in `tail` are JSON texts already."""
     rows_text = "[\n    " + ",\n    ".join(rows) + "\n  ]" if rows else "[]"
     parts = [f"  {_json_value(k)}: {_json_value(v)}" for k, v in head]
     parts.append(f'  "rows": {rows_text}')
-    parts += [f"  {_json_value(k)}: {v if isinstance(v, str) else _json_value(v)}" for k, v in tail]
+    parts += [f"  {_json_value(k)}: {text}" for k, text in tail]
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
@@ -89,9 +91,9 @@ def as_json(report: Report) -> str:
     rows = [_json_object(list(zip(names, [*k, *_values(report, t)], strict=True))) for k, t in report.rows]
     totals = _json_object(list(zip(names[len(report.by) :], _values(report, report.totals), strict=True)))
     by: Any = report.by[0] if len(report.by) == 1 else list(report.by)
-    tail: list[tuple[str, Any]] = [("totals", totals)]
+    tail = [("totals", totals)]
     if report.prices:
-        tail.append(("price_unit", report.prices.unit))
+        tail.append(("price_unit", _json_value(report.prices.unit)))
     return _json_document([("by", by), ("columns", names)], rows, tail)
 
 
@@ -202,7 +204,7 @@ def calls_json(calls: Calls) -> str:
     """`{"columns", "rows"}` (and `price_unit` when priced), one call per line."""
     names = call_columns(calls)
     rows = [_json_object(list(zip(names, _call_values(calls, c), strict=True))) for c in calls.rows]
-    tail: list[tuple[str, Any]] = [("price_unit", calls.prices.unit)] if calls.prices else []
+    tail = [("price_unit", _json_value(calls.prices.unit))] if calls.prices else []
     return _json_document([("columns", names)], rows, tail)
 
 
