@@ -32,6 +32,7 @@ def line(
     ok: bool = True,
     tokens: tuple[int, int, int, int] = (10, 5, 1, 2),
     latency: int = 100,
+    image: int = 0,
 ) -> bytes:
     """A ledger line exactly as `append` writes it."""
     prompt, completion, reasoning, cached = tokens
@@ -39,7 +40,7 @@ def line(
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
+        "prompt_tokens_details": {"cached_tokens": cached, "image_tokens": image},
         "completion_tokens_details": {"reasoning_tokens": reasoning},
     }
     record = CallRecord(command=command, model=model, ok=ok, exit_code=0 if ok else 75, latency_ms=latency,
