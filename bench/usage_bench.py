@@ -1,4 +1,5 @@
-"""Time `evocli usage` over generated ledgers (100k and 1M records) and print wall time and peak RSS.
+"""Time `evocli usage` over generated ledgers (100k and 1M records) and print wall time and peak RSS;
+then the same report with and without prices, alternately, and the ratio of their times.
 
 Each run is a fresh `python -m evocli usage …` process, timed from start to exit; its peak RSS
 comes from wait4() and covers any worker processes it started. The ledgers are generated once
@@ -45,13 +46,19 @@ def ledger(data: Path, records: int) -> Path:
     return folder
 
 
-def run(args: list[str], folder: Path, one_cpu: bool = False) -> tuple[float, float, bytes]:
-    """One `evocli` process: (seconds, peak RSS in MiB, stdout)."""
+# The report with prices against the same report without them (bench/usage_core.py).
+PRICE_CASES = [["--by", "model"], ["--by", "day"], ["--by", "tag", "--by", "model"]]
+
+
+def run(
+    args: list[str], folder: Path, one_cpu: bool = False, argv: list[str] | None = None
+) -> tuple[float, float, bytes]:
+    """One `evocli` process (or `argv`): (seconds, peak RSS in MiB, stdout)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOCLI_", "EVOLINK_"))}
     env["EVOCLI_LEDGER_DIR"] = str(folder)
     env["EVOCLI_CONFIG"] = os.devnull
     started = time.perf_counter()
-    argv = [sys.executable, "-m", "evocli", *args]
+    argv = argv or [sys.executable, "-m", "evocli", *args]
     pin = (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) if one_cpu else None
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, cwd=HERE.parent, preexec_fn=pin)
     assert proc.stdout is not None
@@ -91,6 +98,23 @@ def main() -> None:
         command = "evocli " + " ".join(case) + ("   (one CPU)" if one_cpu else "")
         best, median = min(times), statistics.median(times)
         print(f"{records:>9,}  {command:<52} {best:>7.2f} {median:>8.2f} {peak:>12.1f}")
+    prices_table(ledger(args.data, max(args.records)), max(args.records), args.repeat)
+
+
+def prices_table(folder: Path, records: int, repeat: int) -> None:
+    """Each report with prices (A) and without (B), alternately: medians and the median of A/B."""
+    print(f"\n{records:,} records, with prices (A) and without (B), {repeat} pairs; goal A/B <= 1.2")
+    heads = ("A median s", "B median s", "A/B", "A RSS MiB", "B RSS MiB")
+    print(f"{'report':<32} " + " ".join(f"{h:>{6 if h == 'A/B' else 10}}" for h in heads))
+    core = [sys.executable, str(HERE / "usage_core.py"), str(folder)]
+    for case in PRICE_CASES:
+        pairs = [(run([], folder, argv=[*core, *case, "--prices"]), run([], folder, argv=[*core, *case]))
+                 for _ in range(repeat)]
+        a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+        ratio = statistics.median(x[0] / y[0] for x, y in pairs)
+        print(f"{' '.join(case):<32} {statistics.median(t for t, _, _ in a):>10.2f} "
+              f"{statistics.median(t for t, _, _ in b):>10.2f} {ratio:>6.2f} "
+              f"{max(r for _, r, _ in a):>10.1f} {max(r for _, r, _ in b):>10.1f}")
 
 
 if __name__ == "__main__":

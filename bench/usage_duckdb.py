@@ -28,7 +28,14 @@ sys.path.insert(0, str(HERE))
 
 from usage_bench import ledger  # noqa: E402
 
-SUMS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "image_tokens", "total_tokens")
+SUMS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "cached_tokens",
+    "image_tokens",
+    "total_tokens",
+)
 QUERY = """
 SELECT model,
        count(*) AS requests,
@@ -50,7 +57,7 @@ def duckdb_child(folder: str) -> None:
     names = [column[0] for column in result.description]
     rows = [dict(zip(names, (v if isinstance(v, str) else int(v) for v in row), strict=True))
             for row in result.fetchall()]
-    json.dump({"rows": rows}, sys.stdout)
+    json.dump({"rows": rows, "version": duckdb.__version__}, sys.stdout)
 
 
 def evocli_argv() -> list[str]:
@@ -131,7 +138,9 @@ def check(evocli_out: bytes, duckdb_out: bytes) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--pairs", type=int, default=5, help="measured A/B pairs (after one warm-up pair)")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "evocli-bench")
@@ -140,19 +149,20 @@ def main() -> None:
     if args.duckdb_child:
         duckdb_child(args.duckdb_child)
         return
-    import duckdb
-
+    # DuckDB is not imported here: a child's peak RSS starts from its parent's at fork time.
     folder = ledger(args.data, args.records)
     env = env_for(folder)
     a, b = evocli_argv(), duckdb_argv(folder)
-    check(run(a, env)[3], run(b, env)[3])  # also the warm-up pair
+    theirs = run(b, env)[3]
+    check(run(a, env)[3], theirs)  # also the warm-up pair
+    version = json.loads(theirs)["version"]
     times: list[tuple[float, float]] = []
     for _ in range(args.pairs):
         times.append((run(a, env)[0], run(b, env)[0]))
     memory = [(run(a, env, sample=True), run(b, env, sample=True)) for _ in range(2)]
     ratios = sorted(x / y for x, y in times)
     p25, p75 = statistics.quantiles(ratios, n=4)[0], statistics.quantiles(ratios, n=4)[2]
-    print(f"python {sys.version.split()[0]}, duckdb {duckdb.__version__}, {os.cpu_count()} CPUs, "
+    print(f"python {sys.version.split()[0]}, duckdb {version}, {os.cpu_count()} CPUs, "
           f"{args.records:,} records, {args.pairs} pairs; the sums agree")
     print(f"{'':<34} {'median s':>8} {'peak RSS MiB':>12} {'tree PSS MiB':>12}")
     for i, label in enumerate(["evocli usage --by model --json", "duckdb read_json GROUP BY model"]):

@@ -184,7 +184,7 @@ def _report(by: tuple[str, ...], prices: Prices | None, sums: Sums, corrupt: int
 PARALLEL_MIN_BYTES = 32 << 20
 MAX_WORKERS = 8
 # Byte ranges no larger than this, so that workers share months of different sizes evenly.
-MAX_JOB_BYTES = 16 << 20
+MAX_JOB_BYTES = 8 << 20
 
 # One byte range of one file for one worker: (path, start, end, by, period, tags, priced). A plain
 # tuple rather than a dataclass, so that it pickles small.
