@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import count
 from operator import itemgetter
 from pathlib import Path
@@ -41,14 +41,33 @@ class Call:
     cost: Decimal | None = None
 
 
-@dataclass
 class Calls:
-    """The calls listed, the corrupt lines skipped, and (with prices) the models without a price."""
+    """The calls listed, oldest first; the corrupt lines skipped and (with prices) the models seen
+    without a price.
 
-    rows: list[Call]
-    corrupt: int = 0
-    prices: Prices | None = None
-    unpriced: list[str] = field(default_factory=list)
+    `rows` is a list, or, for every call of a period, an iterator that reads the ledger as it is
+    consumed: `corrupt` and `unpriced` are complete once it has been.
+    """
+
+    def __init__(self, rows: Iterable[Call], scan: Scan, prices: Prices | None = None) -> None:
+        self.prices = prices
+        self._scan = scan
+        self._models: set[str | None] = set()
+        self.rows: Iterable[Call] = (
+            [self._seen(c) for c in rows] if isinstance(rows, list) else map(self._seen, rows)
+        )
+
+    def _seen(self, call: Call) -> Call:
+        self._models.add(call.model)
+        return call
+
+    @property
+    def corrupt(self) -> int:
+        return self._scan.corrupt
+
+    @property
+    def unpriced(self) -> list[str]:
+        return costs.unpriced(self.prices, self._models)
 
 
 def columns(calls: Calls) -> list[str]:
@@ -66,19 +85,28 @@ def calls(
     limit: int | None = None,
     prices: Prices | None = None,
 ) -> Calls:
-    """The last `limit` calls of the period (all when None), oldest first.
+    """The last `limit` calls of the period, oldest first; with no limit, every call, read as the
+    rows are consumed.
 
-    Files are read newest first and reading stops once `limit` calls are found: a month's file
-    holds only that month's records, so older files cannot hold newer calls.
+    A month's file holds only that month's records, so older files cannot hold newer calls: with a
+    limit, files are read newest first until `limit` calls are found (memory: `limit` calls and a
+    block); without one, month after month (memory: one month's calls of the period).
     """
     scan = Scan(_FIELDS, period, tags)
-    kept: list[tuple[bytes, int, Row]] = []
     files = month_files(ledger_dir, period)
+    if limit is None:
+        return Calls(_every(files, scan, prices), scan, prices)
+    kept: list[tuple[bytes, int, Row]] = []
     for number, path in reversed(list(enumerate(files))):
         kept = _keep(kept, scan, read_blocks(path), limit, number << 40)
-        if limit is not None and len(kept) >= limit:
+        if len(kept) >= limit:
             break
-    return _calls(kept, scan, limit, prices)
+    return Calls(_rows(kept, scan, limit, prices), scan, prices)
+
+
+def _every(files: list[Path], scan: Scan, prices: Prices | None) -> Iterator[Call]:
+    for path in files:
+        yield from _rows(_keep([], scan, read_blocks(path), None, 0), scan, None, prices)
 
 
 def last_calls(
@@ -91,7 +119,7 @@ def last_calls(
     """The last `limit` calls in blocks of whole ledger lines (all when None), oldest first; memory
     holds at most `limit` calls and one block."""
     scan = Scan(_FIELDS, period, tags)
-    return _calls(_keep([], scan, blocks, limit, 0), scan, limit, prices)
+    return Calls(_rows(_keep([], scan, blocks, limit, 0), scan, limit, prices), scan, prices)
 
 
 def _keep(
@@ -109,14 +137,14 @@ def _keep(
     return kept
 
 
-def _calls(kept: list[tuple[bytes, int, Row]], scan: Scan, limit: int | None, prices: Prices | None) -> Calls:
+def _rows(
+    kept: list[tuple[bytes, int, Row]], scan: Scan, limit: int | None, prices: Prices | None
+) -> list[Call]:
     # Ties in time keep the ledger's order.
     kept.sort()
     if limit is not None:
         kept = kept[len(kept) - limit :] if limit else []
-    index = scan.index
-    rows = [_call(row, index, prices) for _, _, row in kept]
-    return Calls(rows, scan.corrupt, prices, costs.unpriced(prices, (c.model for c in rows)))
+    return [_call(row, scan.index, prices) for _, _, row in kept]
 
 
 def _call(row: Row, index: dict[str, int], prices: Prices | None) -> Call:

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -45,6 +45,12 @@ def render(report: Report, fmt: str) -> str:
 
 def render_calls(calls: Calls, fmt: str) -> str:
     """A `usage --calls` listing in one of FORMATS."""
+    return "".join(calls_chunks(calls, fmt))
+
+
+def calls_chunks(calls: Calls, fmt: str) -> Iterator[str]:
+    """A `usage --calls` listing as pieces of text to write as they come (a line each, but for the
+    table), so that listing every call of a big ledger holds neither the calls nor the text."""
     return {"table": calls_table, "tsv": calls_tsv, "csv": calls_csv, "json": calls_json}[fmt](calls)
 
 
@@ -200,35 +206,43 @@ def _call_values(calls: Calls, call: Call) -> list[Any]:
     return [values[name] for name in call_columns(calls)]
 
 
-def calls_json(calls: Calls) -> str:
+def calls_json(calls: Calls) -> Iterator[str]:
     """`{"columns", "rows"}` (and `price_unit` when priced), one call per line."""
     names = call_columns(calls)
-    rows = [_json_object(list(zip(names, _call_values(calls, c), strict=True))) for c in calls.rows]
-    tail = [("price_unit", _json_value(calls.prices.unit))] if calls.prices else []
-    return _json_document([("columns", names)], rows, tail)
+    yield "{\n" f'  "columns": {_json_value(names)},\n' '  "rows": ['
+    separator = "\n    "
+    for call in calls.rows:
+        yield separator + _json_object(list(zip(names, _call_values(calls, call), strict=True)))
+        separator = ",\n    "
+    yield "\n  ]" if separator != "\n    " else "]"
+    yield f',\n  "price_unit": {_json_value(calls.prices.unit)}\n}}\n' if calls.prices else "\n}\n"
 
 
-def calls_tsv(calls: Calls) -> str:
+def calls_tsv(calls: Calls) -> Iterator[str]:
     """A header line, then one tab-separated line per call."""
-    lines = ["\t".join(call_columns(calls))]
+    yield "\t".join(call_columns(calls)) + "\n"
     for call in calls.rows:
         values = _call_values(calls, call)
-        lines.append("\t".join(_clean(v) if isinstance(v, str) else _plain(v) for v in values))
-    return "\n".join(lines) + "\n"
+        yield "\t".join(_clean(v) if isinstance(v, str) else _plain(v) for v in values) + "\n"
 
 
-def calls_csv(calls: Calls) -> str:
+def calls_csv(calls: Calls) -> Iterator[str]:
     """RFC 4180 CSV with a header row, one line per call."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(call_columns(calls))
     for call in calls.rows:
         writer.writerow([_plain(v) for v in _call_values(calls, call)])
-    return out.getvalue()
+        # One line at a time: the listing of a whole ledger is never held as text.
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()
 
 
-def calls_table(calls: Calls) -> str:
-    """An aligned table, one line per call: texts to the left, numbers to the right, `-` for none."""
+def calls_table(calls: Calls) -> Iterator[str]:
+    """An aligned table, one line per call: texts to the left, numbers to the right, `-` for none.
+    (Its widths need every row: on a terminal, the listing has a limit.)"""
     names = call_columns(calls)
     heads = [HEADINGS.get(name, name) for name in names]
     if calls.prices:
@@ -237,4 +251,4 @@ def calls_table(calls: Calls) -> str:
         [_clean(v) if isinstance(v, str) else _grouped(v) for v in _call_values(calls, call)]
         for call in calls.rows
     ]
-    return _aligned([heads, *body], names.index("tag") + 1)
+    yield _aligned([heads, *body], names.index("tag") + 1)

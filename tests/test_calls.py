@@ -10,7 +10,7 @@ import pytest
 from evocli import ledger_calls
 from evocli.ledger_calls import calls, last_calls
 from evocli.ledger_read import Period, make_period
-from evocli.report import render_calls
+from evocli.report import calls_chunks, render_calls
 from tests.test_ledger_read import NOW, SAMPLE, line
 from tests.test_report import PRICES
 
@@ -148,4 +148,23 @@ def test_newest_months_first_and_no_further_than_needed(tmp_path: Path) -> None:
     every = calls(tmp_path)
     assert (times(every), every.corrupt) == (times(last_calls(SAMPLE)), 1)
     assert times(calls(tmp_path, make_period(None, "2026-10-31", NOW), limit=5)) == ["2026-10-31T23:59:59.999Z"]
-    assert calls(tmp_path / "missing").rows == []
+    assert list(calls(tmp_path / "missing").rows) == []
+
+
+def test_every_call_is_read_month_by_month_as_it_is_written(tmp_path: Path) -> None:
+    (tmp_path / "2026-10.jsonl").write_bytes(SAMPLE[0])
+    (tmp_path / "2026-11.jsonl").write_bytes(b"".join(SAMPLE[1:5]) + b"garbage\n")
+    (tmp_path / "2026-12.jsonl").write_bytes(SAMPLE[5])
+    listing = calls(tmp_path, prices=PRICES)
+    rows = iter(listing.rows)
+    assert next(rows).ts == "2026-10-31T23:59:59.999Z"
+    assert listing.corrupt == 0  # November not read yet
+    assert next(rows).ts == "2026-11-01T00:00:00.000Z"
+    assert (listing.corrupt, listing.unpriced) == (1, [])
+    assert [c.ts[:10] for c in rows] == ["2026-11-01", "2026-11-02", "2026-11-30", "2026-12-01"]
+    assert listing.unpriced == ["claude-sonnet-4.5"]
+    # Written a line at a time, the same text as the whole listing at once.
+    for fmt in ("tsv", "csv", "json"):
+        pieces = list(calls_chunks(calls(tmp_path, prices=PRICES), fmt))
+        assert "".join(pieces) == render_calls(last_calls(SAMPLE, prices=PRICES), fmt)
+        assert len(pieces) >= 7
