@@ -164,15 +164,18 @@ def main() -> None:
     p25, p75 = statistics.quantiles(ratios, n=4)[0], statistics.quantiles(ratios, n=4)[2]
     print(f"python {sys.version.split()[0]}, duckdb {version}, {os.cpu_count()} CPUs, "
           f"{args.records:,} records, {args.pairs} pairs; the sums agree")
-    print(f"{'':<34} {'median s':>8} {'peak RSS MiB':>12} {'tree PSS MiB':>12}")
+    print(f"{'':<34} {'best s':>7} {'median s':>8} {'peak RSS MiB':>12} {'tree PSS MiB':>12}")
     for i, label in enumerate(["evocli usage --by model --json", "duckdb read_json GROUP BY model"]):
-        seconds = statistics.median(t[i] for t in times)
+        best, seconds = min(t[i] for t in times), statistics.median(t[i] for t in times)
         rss = max(m[i][1] for m in memory)
         pss = max(m[i][2] for m in memory)
-        print(f"{label:<34} {seconds:>8.2f} {rss:>12.1f} {pss:>12.1f}")
+        print(f"{label:<34} {best:>7.2f} {seconds:>8.2f} {rss:>12.1f} {pss:>12.1f}")
     rss_ratio = max(m[0][1] for m in memory) / max(m[1][1] for m in memory)
     pss_ratio = max(m[0][2] for m in memory) / max(m[1][2] for m in memory)
-    print(f"evocli / duckdb: time {statistics.median(ratios):.2f}x (pairs p25-p75 {p25:.2f}-{p75:.2f}), "
+    best_ratio = min(t[0] for t in times) / min(t[1] for t in times)
+    print(f"evocli / duckdb: time {statistics.median(ratios):.2f}x median of pairs "
+          f"(p25-p75 {p25:.2f}-{p75:.2f}), "
+          f"{best_ratio:.2f}x best to best, "
           f"peak RSS {rss_ratio:.2f}x, tree PSS {pss_ratio:.2f}x")
 
 

@@ -394,3 +394,27 @@ def test_summary_is_the_same_line_by_line(lines: list[bytes], by: str) -> None:
     whole = summarize([b"\n".join(lines) + b"\n"], by)
     one_by_one = summarize(lines, by)
     assert (table(whole), whole.corrupt) == (table(one_by_one), one_by_one.corrupt)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "lenient"),
+    [
+        (b'"prompt_tokens":10,', b'"prompt_tokens":010,', "corrupt"),  # JSON has no leading zeros
+        (b'"prompt_tokens":10,', b'"prompt_tokens":-10,', "corrupt"),
+        (b'"prompt_tokens":10,', b'"prompt_tokens":1e1,', "corrupt"),
+        (b'"exit_code":0,', b'"exit_code":00,', "corrupt"),
+        (b'"model":"gpt-5.2"', b'"model":"gpt-\\u0035.2"', "read"),  # an escape: read by json
+        (b',"image_tokens":3}', b',"image_tokens":03}', "corrupt"),
+        (b',"image_tokens":3}', b'}', "read"),  # a line from before image_tokens
+        (b',"image_tokens":3}', b',"image_tokens":3} ', "read"),  # trailing blank
+    ],
+)
+def test_lines_the_fast_path_leaves_to_json(old: bytes, new: bytes, lenient: str) -> None:
+    good = line("2026-11-01T10:00:00+00:00", image=3)
+    assert old in good
+    changed = good.replace(old, new).rstrip(b"\n")
+    assert ledger_rows.fast_pattern().fullmatch(good.rstrip(b"\n")) is not None
+    fast = ledger_rows.fast_pattern().fullmatch(changed)
+    assert (fast is None) == (new not in (b"}",))
+    assert (ledger_rows.parse_line(changed) is None) == (lenient == "corrupt")
+    assert summarize([changed + b"\n"]).corrupt == (1 if lenient == "corrupt" else 0)
