@@ -30,9 +30,8 @@ def main() -> None:
     args = parser.parse_args()
     prices = cost.prices_from_config({"prices": PRICES}) if args.prices else None
     summary = ledger_sum.report(args.folder, args.by or "model", prices=prices)
+    # (The command will also warn about summary.unpriced on stderr: one line, not timed here.)
     sys.stdout.write(report.render(summary, args.format))
-    if summary.unpriced:
-        print(f"no price for {', '.join(summary.unpriced)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

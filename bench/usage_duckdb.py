@@ -75,8 +75,11 @@ def env_for(folder: Path) -> dict[str, str]:
     return env
 
 
-def run(argv: list[str], env: dict[str, str], sample: bool = False) -> tuple[float, float, float, bytes]:
-    """One process: (seconds, peak RSS in MiB from wait4, peak tree PSS in MiB or 0, stdout)."""
+def run(
+    argv: list[str], env: dict[str, str], sample: bool = False
+) -> tuple[float, float, float, bytes, float]:
+    """One process: (seconds, peak RSS in MiB from wait4, peak tree PSS in MiB or 0, stdout,
+    CPU seconds of the process and the children it waited for)."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, cwd=HERE.parent)
     peak = [0]
@@ -93,7 +96,7 @@ def run(argv: list[str], env: dict[str, str], sample: bool = False) -> tuple[flo
         sampler.join()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(argv)} exited {os.waitstatus_to_exitcode(status)}")
-    return elapsed, usage.ru_maxrss / 1024, peak[0] / 1024, out
+    return elapsed, usage.ru_maxrss / 1024, peak[0] / 1024, out, usage.ru_utime + usage.ru_stime
 
 
 def _tree(pid: int) -> list[int]:
@@ -157,19 +160,23 @@ def main() -> None:
     check(run(a, env)[3], theirs)  # also the warm-up pair
     version = json.loads(theirs)["version"]
     times: list[tuple[float, float]] = []
+    cpu: list[tuple[float, float]] = []
     for _ in range(args.pairs):
-        times.append((run(a, env)[0], run(b, env)[0]))
+        x, y = run(a, env), run(b, env)
+        times.append((x[0], y[0]))
+        cpu.append((x[4], y[4]))
     memory = [(run(a, env, sample=True), run(b, env, sample=True)) for _ in range(2)]
     ratios = sorted(x / y for x, y in times)
     p25, p75 = statistics.quantiles(ratios, n=4)[0], statistics.quantiles(ratios, n=4)[2]
     print(f"python {sys.version.split()[0]}, duckdb {version}, {os.cpu_count()} CPUs, "
           f"{args.records:,} records, {args.pairs} pairs; the sums agree")
-    print(f"{'':<34} {'best s':>7} {'median s':>8} {'peak RSS MiB':>12} {'tree PSS MiB':>12}")
+    print(f"{'':<34} {'best s':>7} {'median s':>8} {'CPU s':>6} {'peak RSS MiB':>12} {'tree PSS MiB':>12}")
     for i, label in enumerate(["evocli usage --by model --json", "duckdb read_json GROUP BY model"]):
         best, seconds = min(t[i] for t in times), statistics.median(t[i] for t in times)
+        work = statistics.median(c[i] for c in cpu)
         rss = max(m[i][1] for m in memory)
         pss = max(m[i][2] for m in memory)
-        print(f"{label:<34} {best:>7.2f} {seconds:>8.2f} {rss:>12.1f} {pss:>12.1f}")
+        print(f"{label:<34} {best:>7.2f} {seconds:>8.2f} {work:>6.2f} {rss:>12.1f} {pss:>12.1f}")
     rss_ratio = max(m[0][1] for m in memory) / max(m[1][1] for m in memory)
     pss_ratio = max(m[0][2] for m in memory) / max(m[1][2] for m in memory)
     best_ratio = min(t[0] for t in times) / min(t[1] for t in times)

@@ -59,6 +59,8 @@ def _kind(value: Any) -> str:
         return "nothing"
     if isinstance(value, str):
         return f"the text {value!r}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
     if isinstance(value, list | dict):
         return "a list" if isinstance(value, list) else "a mapping"
     return type(value).__name__

@@ -84,7 +84,7 @@ def test_add() -> None:
         ([], "expected a mapping of model ids to prices, got a list"),
         ("gpt-5.2", "expected a mapping of model ids to prices, got the text 'gpt-5.2'"),
         ({5: {"input": 1, "output": 1}}, "model ids must be text, got 5"),
-        ({"m": 1.5}, "m: expected a mapping with input, cached_input and output, got float"),
+        ({"m": 1.5}, "m: expected a mapping with input, cached_input and output, got the number 1.5"),
         ({"m": None}, "m: expected a mapping with input, cached_input and output, got nothing"),
         ({"m": {"input": 1}}, "m: output is missing"),
         ({"m": {"output": 1}}, "m: input is missing"),
@@ -110,7 +110,8 @@ def test_prices_problem(value: Any, problem: str | None) -> None:
         ("credits", None),
         ("", "expected a label such as USD, got the text ''"),
         (" ", "expected a label such as USD, got the text ' '"),
-        (5, "expected a label such as USD, got int"),
+        (5, "expected a label such as USD, got the number 5"),
+        (b"USD", "expected a label such as USD, got bytes"),
         ("US\nD", "expected a label on one line, without control characters"),
     ],
 )
