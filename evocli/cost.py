@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -200,6 +200,13 @@ def unpriced(prices: Prices | None, models: Iterable[str | None]) -> list[str]:
     if prices is None:
         return []
     return sorted({m for m in models if m is not None and prices.get(m) is None})
+
+
+def unpriced_warning(models: Sequence[str]) -> str | None:
+    """The warning of a report with models that have no price (`-q` hides it), or None."""
+    if not models:
+        return None
+    return f"no price for {', '.join(models)}: their cost shows as - and the totals leave it out"
 
 
 # ---------------------------------------------------------------------------------------------

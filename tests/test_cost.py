@@ -42,6 +42,8 @@ def test_a_model_without_a_price_has_no_cost() -> None:
     assert cost.call_cost(PRICES, "gpt-5.2", None) == 0
     assert cost.unpriced(PRICES, ["gpt-5.2", "b", None, "a", "b"]) == ["a", "b"]
     assert cost.unpriced(None, ["a"]) == []
+    assert cost.unpriced_warning([]) is None
+    assert cost.unpriced_warning(["a", "b"]) == "no price for a, b: their cost shows as - and the totals leave it out"
 
 
 def test_arithmetic_is_exact_decimal() -> None:
