@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts bench-stream bench-batch bench-usage bench-attach bench-validators bench-batch-ledger
+.PHONY: help install test lint typecheck check completions smoke bench bench-typer bench-shortcuts bench-stream bench-batch bench-usage bench-attach bench-validators bench-batch-ledger bench-usage-duckdb
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,7 +49,7 @@ bench-stream: $(BIN)/evocli ## Streaming: first byte on stdout and whole call vs
 bench-batch: $(BIN)/evocli ## Batch: 200 prompts at 200 ms, --concurrency 8, vs the ideal and a shell loop
 	$(BIN)/python bench/batch.py
 
-bench-usage: $(BIN)/evocli ## Time `evocli usage` over generated 100k and 1M record ledgers
+bench-usage: $(BIN)/evocli ## Time `evocli usage` over generated 100k and 1M record ledgers, with and without prices
 	$(BIN)/python bench/usage_bench.py
 
 bench-attach: $(BIN)/evocli ## Peak memory of a call attaching a 20 MB image, against a plain call
@@ -61,3 +61,7 @@ bench-validators: $(BIN)/evocli ## --schema validators: import, compile and vali
 
 bench-batch-ledger: $(BIN)/evocli ## Batch per-call cost: ledger on and off, against a requests thread-pool script
 	$(BIN)/python bench/batch_ledger.py
+
+bench-usage-duckdb: $(BIN)/evocli ## `evocli usage --by model` against DuckDB's read_json over the same 1M records
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/usage_duckdb.py

@@ -35,7 +35,11 @@ def record(rng: random.Random, i: int) -> CallRecord:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": rng.choice([0, 0, prompt // 2])},
+        "prompt_tokens_details": {
+            "cached_tokens": rng.choice([0, 0, prompt // 2]),
+            # About one call in ten sends an image.
+            "image_tokens": min(prompt, 765) if rng.random() < 0.1 else 0,
+        },
         "completion_tokens_details": {"reasoning_tokens": rng.randint(0, completion)},
     }
     return CallRecord(command=command, model=model, ok=True, exit_code=0, http_status=200,

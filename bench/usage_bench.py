@@ -1,4 +1,5 @@
-"""Time `evocli usage` over generated ledgers (100k and 1M records) and print wall time and peak RSS.
+"""Time `evocli usage` over generated ledgers (100k and 1M records) and print wall time and peak RSS;
+then the same report with and without prices, alternately, and the ratio of their times.
 
 Each run is a fresh `python -m evocli usage …` process, timed from start to exit; its peak RSS
 comes from wait4() and covers any worker processes it started. The ledgers are generated once
@@ -27,7 +28,7 @@ CASES = [
     (["usage", "--by", "tag", "--json"], False),
     (["usage", "--since", "2026-10-01", "--by", "command"], False),
 ]
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"  # 3: records carry image_tokens
 
 
 def ledger(data: Path, records: int) -> Path:
@@ -45,13 +46,20 @@ def ledger(data: Path, records: int) -> Path:
     return folder
 
 
-def run(args: list[str], folder: Path, one_cpu: bool = False) -> tuple[float, float, bytes]:
-    """One `evocli` process: (seconds, peak RSS in MiB, stdout)."""
+# The report with prices against the same report without them (bench/usage_core.py).
+PRICE_CASES = [["--by", "model"], ["--by", "day"], ["--by", "tag", "--by", "model"]]
+
+
+def run(
+    args: list[str], folder: Path, one_cpu: bool = False, argv: list[str] | None = None
+) -> tuple[float, float, bytes, float]:
+    """One `evocli` process (or `argv`): (seconds, peak RSS in MiB, stdout, CPU seconds: user and
+    system time, workers included)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOCLI_", "EVOLINK_"))}
     env["EVOCLI_LEDGER_DIR"] = str(folder)
     env["EVOCLI_CONFIG"] = os.devnull
     started = time.perf_counter()
-    argv = [sys.executable, "-m", "evocli", *args]
+    argv = argv or [sys.executable, "-m", "evocli", *args]
     pin = (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) if one_cpu else None
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, cwd=HERE.parent, preexec_fn=pin)
     assert proc.stdout is not None
@@ -61,7 +69,8 @@ def run(args: list[str], folder: Path, one_cpu: bool = False) -> tuple[float, fl
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"evocli {' '.join(args)} exited {proc.returncode}")
-    return elapsed, usage.ru_maxrss / 1024, out  # ru_maxrss is in KiB on Linux
+    # ru_maxrss is in KiB on Linux
+    return elapsed, usage.ru_maxrss / 1024, out, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -71,7 +80,11 @@ def main() -> None:
     parser.add_argument("--records", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; shows the best and the median")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "evocli-bench")
+    parser.add_argument("--prices-only", action="store_true", help="only the table with and without prices")
     args = parser.parse_args()
+    if args.prices_only:
+        prices_table(ledger(args.data, max(args.records)), max(args.records), args.repeat)
+        return
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     print(f"{'records':>9}  {'command':<52} {'best s':>7} {'median s':>8} {'peak RSS MiB':>12}")
@@ -83,14 +96,39 @@ def main() -> None:
         rows += [(records, case, one_cpu, folder) for case, one_cpu in CASES]
     for records, case, one_cpu, folder in rows:
         results = [run(case, folder, one_cpu) for _ in range(args.repeat)]
-        times = [t for t, _, _ in results]
-        peak = max(rss for _, rss, _ in results)
+        times = [r[0] for r in results]
+        peak = max(r[1] for r in results)
         if records:
             check = json.loads(run(["usage", "--json"], folder)[2])
             assert check["totals"]["requests"] == records, check["totals"]
         command = "evocli " + " ".join(case) + ("   (one CPU)" if one_cpu else "")
         best, median = min(times), statistics.median(times)
         print(f"{records:>9,}  {command:<52} {best:>7.2f} {median:>8.2f} {peak:>12.1f}")
+    prices_table(ledger(args.data, max(args.records)), max(args.records), args.repeat)
+
+
+def prices_table(folder: Path, records: int, repeat: int) -> None:
+    """Each report with prices (A) and without (B), alternately: medians of time and of CPU time,
+    and the medians of the pairs' ratios. CPU time shows the work itself: on a shared machine the
+    wall time also shows what else ran."""
+    print(f"\n{records:,} records, with prices (A) and without (B), {repeat} pairs; goal A/B <= 1.2")
+    heads = ("A s", "B s", "A/B", "A CPU s", "B CPU s", "A/B CPU", "A RSS MiB", "B RSS MiB")
+    print(f"{'report':<28} " + " ".join(f"{h:>9}" for h in heads))
+    core = [sys.executable, str(HERE / "usage_core.py"), str(folder)]
+    for case in PRICE_CASES:
+        pairs = [(run([], folder, argv=[*core, *case, "--prices"]), run([], folder, argv=[*core, *case]))
+                 for _ in range(repeat)]
+        figures = [
+            statistics.median(a[0] for a, _ in pairs),
+            statistics.median(b[0] for _, b in pairs),
+            statistics.median(a[0] / b[0] for a, b in pairs),
+            statistics.median(a[3] for a, _ in pairs),
+            statistics.median(b[3] for _, b in pairs),
+            statistics.median(a[3] / b[3] for a, b in pairs),
+            max(a[1] for a, _ in pairs),
+            max(b[1] for _, b in pairs),
+        ]
+        print(f"{' '.join(case):<28} " + " ".join(f"{v:>9.2f}" for v in figures))
 
 
 if __name__ == "__main__":

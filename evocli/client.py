@@ -260,6 +260,7 @@ TOKEN_FIELDS = (
     "completion_tokens",
     "reasoning_tokens",
     "cached_tokens",
+    "image_tokens",
     "total_tokens",
 )
 
@@ -280,6 +281,9 @@ def usage_counts(usage: dict[str, Any] | None) -> dict[str, int]:
         if isinstance(completion_details, dict)
         else 0,
         "cached_tokens": num(prompt_details.get("cached_tokens"))
+        if isinstance(prompt_details, dict)
+        else 0,
+        "image_tokens": num(prompt_details.get("image_tokens"))
         if isinstance(prompt_details, dict)
         else 0,
         "total_tokens": num(usage.get("total_tokens")),

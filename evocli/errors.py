@@ -105,3 +105,9 @@ class ConfigError(EvocliError):
     """Bad configuration: no key, a bad config file or key command, an insecure base URL."""
 
     code = ExitCode.CONFIG
+
+
+class BudgetError(EvocliError):
+    """A batch run reached its --max-cost or --max-total-tokens: lines left unsent."""
+
+    code = ExitCode.UNAVAILABLE

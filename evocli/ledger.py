@@ -19,6 +19,9 @@ from evocli.client import Completion, usage_counts
 from evocli.jsonsafe import safe_text
 from evocli.redact import redact
 
+# The order of a ledger line's fields. It is the on-disk layout that the fast reader expects, so it
+# is spelled out here rather than taken from client.TOKEN_FIELDS: fields added later go at the end
+# (image_tokens), and lines written before them keep a layout the reader still knows.
 RECORD_FIELDS = (
     "ts",
     "command",
@@ -37,6 +40,7 @@ RECORD_FIELDS = (
     "attempts",
     "stream",
     "tag",
+    "image_tokens",
 )
 
 

@@ -1,36 +1,23 @@
-"""The usage ledger read back: the period asked for, the monthly files it touches, and a streaming
-summary of their lines (in parallel processes for a big ledger)."""
+"""The usage ledger read back: the period asked for, the monthly files it touches, their lines."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from itertools import groupby
-from operator import itemgetter
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from evocli.errors import NoInputError, UsageError
 
+if TYPE_CHECKING:
+    from evocli.cost import Prices
+    from evocli.ledger_sum import Report
+
 GROUPINGS = ("model", "day", "tag", "command")
-# The report's columns after the group key, in order (SPEC §2).
-COLUMNS = (
-    "requests",
-    "errors",
-    "prompt_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "cached_tokens",
-    "total_tokens",
-    "mean_latency_ms",
-)
-_COUNTED = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "total_tokens")
 
 # Patterns as text, compiled (and cached by `re`) on first use: nothing is compiled at start-up.
 _MONTH_FILE = r"[0-9]{4}-[0-9]{2}\.jsonl"
@@ -187,76 +174,7 @@ def _skip_line(fh: BinaryIO, max_line: int) -> None:
         pass
 
 
-# The exact shape `append` writes, so that almost every line is read by one C-level regex pass
-# instead of json.loads (twice as fast on a million records). Any line that does not match is read
-# by `_parse_line`, which decides what a record means: this pattern only accepts lines that
-# `_parse_line` reads to the same values (tests/test_ledger_read.py checks that property).
-_STR = rb'"[\x20\x21\x23-\x5b\x5d-\x7e]*"'  # printable ASCII, no quote or backslash
-_OPT_STR = rb"(?:" + _STR + rb"|null)"
-_INT = rb"(?:0|[1-9][0-9]*)"
-_FAST_SOURCE = (
-    rb'^\{"ts":"((\d{4}-\d\d-\d\d)T\d\d:\d\d:\d\d\.\d{3}Z)"'
-    rb',"command":(' + _OPT_STR + rb'),"model":(' + _OPT_STR + rb'),"id":' + _OPT_STR
-    + rb',"ok":(true|false),"http_status":(?:' + _INT + rb"|null)"
-    + rb',"exit_code":' + _INT + rb',"finish_reason":' + _OPT_STR
-    + rb',"prompt_tokens":(' + _INT + rb'),"completion_tokens":(' + _INT + rb")"
-    + rb',"total_tokens":(' + _INT + rb'),"reasoning_tokens":(' + _INT + rb")"
-    + rb',"cached_tokens":(' + _INT + rb'),"latency_ms":(' + _INT + rb")"
-    + rb',"attempts":' + _INT + rb',"stream":(?:true|false),"tag":(' + _OPT_STR + rb")\}$"
-)
-
-
-@cache
-def fast_pattern() -> re.Pattern[bytes]:
-    """The fast path's regex, compiled on first use: compiling it costs start-up time otherwise."""
-    return re.compile(_FAST_SOURCE, re.MULTILINE)
-
-
 _CANONICAL_TS = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
-
-# A parsed line: ts, day, command, model, ok, then the numbers in _NUMBER_FIELDS order, tag.
-# Text values are kept as their JSON encoding (bytes) until the end, so they can be dict keys.
-Row = tuple[Any, ...]
-_NUMBER_FIELDS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "reasoning_tokens",
-    "cached_tokens",
-    "latency_ms",
-)
-_KEY_INDEX = {"day": 1, "command": 2, "model": 3, "tag": 11}
-_TS, _OK, _TAG = 0, 4, 11
-
-
-def _parse_line(line: bytes) -> Row | None:
-    """Read one ledger line the lenient way (json), or None when it is not a record."""
-    try:
-        data = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    ts = _record_ts(data.get("ts"))
-    ok = data.get("ok")
-    if ts is None or not isinstance(ok, bool):
-        return None
-    numbers = []
-    for name in _NUMBER_FIELDS:
-        value = data.get(name)
-        if value is None:
-            value = 0
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            return None
-        numbers.append(value)
-    texts = []
-    for name in ("command", "model", "tag"):
-        value = data.get(name)
-        if value is not None and not isinstance(value, str):
-            return None
-        texts.append(_json_key(value))
-    command, model, tag = texts
-    return (ts.encode(), ts[:10].encode(), command, model, b"true" if ok else b"false", *numbers, tag)
 
 
 def _record_ts(value: Any) -> str | None:
@@ -277,218 +195,16 @@ def _record_ts(value: Any) -> str | None:
         return None
 
 
-def _json_key(value: str | None) -> bytes:
-    """A text value as the fast path captures it: its JSON encoding."""
-    return json.dumps(value, ensure_ascii=False).encode("utf-8")
-
-
-@dataclass
-class Tally:
-    """Running sums for one group of records."""
-
-    requests: int = 0
-    errors: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    reasoning_tokens: int = 0
-    cached_tokens: int = 0
-    latency_ms: int = 0
-
-    def add(self, other: Tally) -> None:
-        for name in _TALLY_FIELDS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def values(self) -> dict[str, int | None]:
-        """The report's columns for this group."""
-        # Rounded half up, in integers: exact however large the sums grow.
-        mean = (2 * self.latency_ms + self.requests) // (2 * self.requests) if self.requests else None
-        row: dict[str, int | None] = {"requests": self.requests, "errors": self.errors}
-        row.update({name: getattr(self, name) for name in _COUNTED})
-        row["mean_latency_ms"] = mean
-        return row
-
-
-_TALLY_FIELDS = ("requests", "errors", *_NUMBER_FIELDS)
-
-
-@dataclass
-class Report:
-    """A usage report: one row per group key (None for a missing tag), their totals, skipped lines."""
-
-    by: str
-    rows: list[tuple[str | None, Tally]]
-    totals: Tally
-    corrupt: int = 0
-
-
-def summarize(
-    blocks: Iterable[bytes],
-    by: str = "model",
-    period: Period = Period(),
-    tags: Sequence[str] = (),
-) -> Report:
-    """Sum the records in blocks of whole ledger lines (a single line is a block too).
-
-    Streaming: memory holds one block and one tally per group, never the records.
-    """
-    sums, corrupt = _tally(blocks, by, period, tags)
-    return _report(by, sums, corrupt)
-
-
-Sums = dict[bytes, list[int]]
-
-
-def _tally(blocks: Iterable[bytes], by: str, period: Period, tags: Sequence[str]) -> tuple[Sums, int]:
-    """The sums per raw group key, and the number of corrupt lines."""
-    if by not in _KEY_INDEX:
-        raise ValueError(f"unknown grouping {by!r}")
-    key_of = itemgetter(_KEY_INDEX[by])
-    ts_of = itemgetter(_TS)
-    since, until = period.since_ts, period.until_ts
-    since_b = since.encode() if since else None
-    until_b = until.encode() if until else None
-    wanted = {_json_key(tag) for tag in tags}
-    fast_rows = fast_pattern().findall
-    fast_line = fast_pattern().fullmatch
-    sums: Sums = {}
-    corrupt = 0
-    for block in blocks:
-        rows: list[Row] = fast_rows(block)
-        lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-        if len(rows) != lines:
-            # Some line is not in the exact written shape: read line by line, leniently.
-            rows = []
-            for line in block.split(b"\n"):
-                if not line.strip():
-                    continue
-                fast = fast_line(line)
-                row = fast.groups() if fast else _parse_line(line)
-                if row is None:
-                    corrupt += 1
-                else:
-                    rows.append(row)
-        if not rows:
-            continue
-        if since_b is not None or until_b is not None:
-            # Lines are mostly in time order: test the whole block before testing each row.
-            first, last = min(rows, key=ts_of)[_TS], max(rows, key=ts_of)[_TS]
-            if (since_b is not None and last < since_b) or (until_b is not None and first >= until_b):
-                continue
-            if (since_b is not None and first < since_b) or (until_b is not None and last >= until_b):
-                rows = [
-                    r
-                    for r in rows
-                    if (since_b is None or r[_TS] >= since_b) and (until_b is None or r[_TS] < until_b)
-                ]
-        if wanted:
-            rows = [r for r in rows if r[_TAG] in wanted]
-        # Sorting and zipping run in C: far cheaper than adding up each row in Python.
-        rows.sort(key=key_of)
-        for key, group in groupby(rows, key_of):
-            columns = list(zip(*group, strict=True))
-            acc = sums.get(key)
-            if acc is None:
-                acc = sums[key] = [0] * len(_TALLY_FIELDS)
-            acc[0] += len(columns[0])
-            acc[1] += columns[_OK].count(b"false")
-            for i in range(len(_NUMBER_FIELDS)):
-                acc[2 + i] += sum(map(int, columns[5 + i]))
-    return sums, corrupt
-
-
-def _merge(parts: Iterable[tuple[Sums, int]]) -> tuple[Sums, int]:
-    sums: Sums = {}
-    corrupt = 0
-    for part_sums, part_corrupt in parts:
-        corrupt += part_corrupt
-        for key, values in part_sums.items():
-            acc = sums.setdefault(key, [0] * len(values))
-            for i, value in enumerate(values):
-                acc[i] += value
-    return sums, corrupt
-
-
-def _report(by: str, sums: Sums, corrupt: int) -> Report:
-    decoded = [(key.decode() if by == "day" else json.loads(key), values) for key, values in sums.items()]
-    # Sorted by key, a missing tag last; days sort as dates.
-    decoded.sort(key=lambda item: (item[0] is None, item[0] or ""))
-    totals = Tally()
-    rows = []
-    for key, values in decoded:
-        tally = Tally(*values)
-        totals.add(tally)
-        rows.append((key, tally))
-    return Report(by, rows, totals, corrupt)
-
-
-# Below this many bytes a second process costs more than it saves (about 100,000 records).
-PARALLEL_MIN_BYTES = 32 << 20
-MAX_WORKERS = 8
-
-
-# One byte range of one file for one worker: (path, start, end, by, period, tags). A plain tuple
-# rather than a dataclass: this module loads on every evocli start, and each class costs time.
-_Job = tuple[Path, int, int, str, Period, tuple[str, ...]]
-
-
 def report(
     ledger_dir: Path,
-    by: str = "model",
+    by: str | Sequence[str] = "model",
     period: Period = Period(),
     tags: Sequence[str] = (),
-    *,
-    workers: int | None = None,
-    parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+    prices: Prices | None = None,
+    **options: Any,
 ) -> Report:
-    """Summarize the ledger's monthly files that the period touches.
+    """The usage report of the ledger's files that the period touches (see `ledger_sum.report`)."""
+    # Imported here: ledger_sum reads lines with this module's functions.
+    from evocli.ledger_sum import report as summary
 
-    A big ledger is cut into byte ranges summarized by one process per CPU: reading a million
-    records is CPU-bound, and the sums of the parts add up to the sums of the whole.
-    """
-    files = month_files(ledger_dir, period)
-    try:
-        sizes = [(path, path.stat().st_size) for path in files]
-    except OSError as exc:
-        raise NoInputError(f"cannot read the usage ledger in {ledger_dir}: {exc.strerror or exc}") from None
-    total = sum(size for _, size in sizes)
-    workers = min(workers or _cpus(), MAX_WORKERS)
-    if workers < 2 or total < parallel_min_bytes or "fork" not in _start_methods():
-        blocks = (block for path in files for block in read_blocks(path))
-        return _report(by, *_tally(blocks, by, period, tags))
-    target = -(-total // workers)
-    jobs: list[_Job] = []
-    for path, size in sizes:
-        pieces = max(1, -(-size // target))
-        step = -(-size // pieces)
-        jobs += [(path, i, min(i + step, size), by, period, tuple(tags)) for i in range(0, size, step)]
-    import multiprocessing
-
-    # fork, not spawn: a spawned child would re-run `python -m evocli` from the top.
-    with multiprocessing.get_context("fork").Pool(min(workers, len(jobs)), _ignore_sigint) as pool:
-        return _report(by, *_merge(pool.imap_unordered(_run_job, jobs)))
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _start_methods() -> list[str]:
-    import multiprocessing
-
-    return multiprocessing.get_all_start_methods()
-
-
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which stops them: no traceback from each child."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _run_job(job: _Job) -> tuple[Sums, int]:
-    path, start, end, by, period, tags = job
-    return _tally(read_blocks(path, start=start, end=end), by, period, tags)
+    return summary(ledger_dir, by, period, tags, prices, **options)

@@ -135,7 +135,7 @@ def test_output_usage_is_one_json_line(cli: Cli, api_env: FakeServer) -> None:
 def test_show_usage_on_stderr(cli: Cli, api_env: FakeServer) -> None:
     r = cli(["ask", "-u", "x"])
     assert r.stdout == "Hello from the test server.\n"
-    assert r.stderr == "usage: prompt_tokens=12 completion_tokens=7 reasoning_tokens=3 cached_tokens=2 total_tokens=19\n"
+    assert r.stderr == "usage: prompt_tokens=12 completion_tokens=7 reasoning_tokens=3 cached_tokens=2 image_tokens=0 total_tokens=19\n"
 
 
 def test_unfinished_answers_exit_3_after_their_text_and_quiet_keeps_the_error(cli: Cli, api_env: FakeServer) -> None:

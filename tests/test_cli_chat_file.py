@@ -255,7 +255,7 @@ def test_output_modes_and_usage(cli: Cli, api_env: FakeServer, here: Path) -> No
     assert json.loads(r.stdout) == completion_body()["usage"]
     r = cli(["chat-file", "-u", "list_form.yaml"])
     assert (r.stdout, r.stderr) == (ANSWER + "\n", "usage: prompt_tokens=12 completion_tokens=7 reasoning_tokens=3 "
-                                    "cached_tokens=2 total_tokens=19\n")
+                                    "cached_tokens=2 image_tokens=0 total_tokens=19\n")
 
 
 def test_ledger_records_the_command_and_tag(cli: Cli, api_env: FakeServer, here: Path, isolated: Path) -> None:

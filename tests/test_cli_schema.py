@@ -224,7 +224,7 @@ def test_streamed_text_is_held_until_the_document_is_valid(cli: Cli, api_env: Fa
     r = cli(["ask", "--stream", "-u", "--schema", CONCISE, TICKET])
     assert (r.exit_code, r.stdout) == (0, '{"severity":"high","summary":"s"}\n')
     assert r.stderr == RETRY_NOTICE + (
-        "usage: prompt_tokens=12 completion_tokens=7 reasoning_tokens=3 cached_tokens=2 total_tokens=19\n")
+        "usage: prompt_tokens=12 completion_tokens=7 reasoning_tokens=3 cached_tokens=2 image_tokens=0 total_tokens=19\n")
     assert [b["stream"] for b in api_env.bodies] == [True, True]
     api_env.script(stream_reply(['{"severity":', ' "high"}']), stream_reply(["{}"]))
     r = cli(["ask", "-q", "--stream", "--schema", CONCISE, TICKET])

@@ -158,6 +158,13 @@ def test_mask_and_redact() -> None:
 
 def test_usage_counts() -> None:
     assert client.usage_counts(None) == dict.fromkeys(
-        ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "total_tokens"), 0)
+        ("prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "image_tokens", "total_tokens"), 0)
     assert client.usage_counts(completion_body()["usage"]) == {
-        "prompt_tokens": 12, "completion_tokens": 7, "reasoning_tokens": 3, "cached_tokens": 2, "total_tokens": 19}
+        "prompt_tokens": 12, "completion_tokens": 7, "reasoning_tokens": 3, "cached_tokens": 2, "image_tokens": 0,
+        "total_tokens": 19}
+    with_images = {"prompt_tokens": 900, "completion_tokens": 10, "total_tokens": 910,
+                   "prompt_tokens_details": {"cached_tokens": 0, "image_tokens": 765}}
+    assert client.usage_counts(with_images)["image_tokens"] == 765
+    # Anything but a count is no count: never a crash, never a wrong number.
+    for details in ({"image_tokens": True}, {"image_tokens": "765"}, {"image_tokens": None}, [765], "x"):
+        assert client.usage_counts({"prompt_tokens_details": details})["image_tokens"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evocli import ledger_read as ledger
+from evocli import ledger_rows
 from evocli.errors import NoInputError, UsageError
 from evocli.ledger import CallRecord, encode_line
-from evocli.ledger_read import Period, make_period, parse_when, summarize
+from evocli.ledger_read import Period, make_period, parse_when
+from evocli.ledger_sum import Report, summarize
 
 NOW = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)
 
@@ -29,6 +32,7 @@ def line(
     ok: bool = True,
     tokens: tuple[int, int, int, int] = (10, 5, 1, 2),
     latency: int = 100,
+    image: int = 0,
 ) -> bytes:
     """A ledger line exactly as `append` writes it."""
     prompt, completion, reasoning, cached = tokens
@@ -36,7 +40,7 @@ def line(
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
+        "prompt_tokens_details": {"cached_tokens": cached, "image_tokens": image},
         "completion_tokens_details": {"reasoning_tokens": reasoning},
     }
     record = CallRecord(command=command, model=model, ok=ok, exit_code=0 if ok else 75, latency_ms=latency,
@@ -45,8 +49,8 @@ def line(
     return encode_line(record, datetime.fromisoformat(when))
 
 
-def table(report: ledger.Report) -> list[tuple[Any, ...]]:
-    return [(key, *tally.values().values()) for key, tally in report.rows]
+def table(report: Report) -> list[tuple[Any, ...]]:
+    return [(*key, *tally.values().values()) for key, tally in report.rows]
 
 
 # --- periods -------------------------------------------------------------------------------------
@@ -224,43 +228,43 @@ def test_summary_by_model() -> None:
     report = summarize([b"".join(SAMPLE)])
     # requests, errors, prompt, completion, reasoning, cached, total, mean latency
     assert table(report) == [
-        ("claude-sonnet-4.5", 1, 0, 100, 50, 10, 20, 150, 300),
-        ("gpt-5.2", 4, 1, 31, 16, 3, 6, 47, 328),  # (100 + 200 + 1000 + 10) / 4 = 327.5
-        ("gpt-5.2-mini", 1, 0, 5, 5, 0, 0, 10, 50),
+        ("claude-sonnet-4.5", 1, 0, 100, 50, 10, 20, 0, 150, 300),
+        ("gpt-5.2", 4, 1, 31, 16, 3, 6, 0, 47, 328),  # (100 + 200 + 1000 + 10) / 4 = 327.5
+        ("gpt-5.2-mini", 1, 0, 5, 5, 0, 0, 0, 10, 50),
     ]
     assert report.totals.values() == {
         "requests": 6, "errors": 1, "prompt_tokens": 136, "completion_tokens": 71, "reasoning_tokens": 13,
-        "cached_tokens": 26, "total_tokens": 207, "mean_latency_ms": 277,
+        "cached_tokens": 26, "image_tokens": 0, "total_tokens": 207, "mean_latency_ms": 277,
     }
     assert report.corrupt == 0
 
 
 def test_summary_by_day_tag_and_command() -> None:
     assert table(summarize(SAMPLE, "day")) == [
-        ("2026-10-31", 1, 0, 10, 5, 1, 2, 15, 100),
-        ("2026-11-01", 2, 0, 25, 15, 2, 4, 40, 125),
-        ("2026-11-02", 1, 1, 0, 0, 0, 0, 0, 1000),
-        ("2026-11-30", 1, 0, 100, 50, 10, 20, 150, 300),
-        ("2026-12-01", 1, 0, 1, 1, 0, 0, 2, 10),
+        ("2026-10-31", 1, 0, 10, 5, 1, 2, 0, 15, 100),
+        ("2026-11-01", 2, 0, 25, 15, 2, 4, 0, 40, 125),
+        ("2026-11-02", 1, 1, 0, 0, 0, 0, 0, 0, 1000),
+        ("2026-11-30", 1, 0, 100, 50, 10, 20, 0, 150, 300),
+        ("2026-12-01", 1, 0, 1, 1, 0, 0, 0, 2, 10),
     ]
     assert table(summarize(SAMPLE, "tag")) == [
-        ("ci", 2, 1, 100, 50, 10, 20, 150, 650),
-        ("nightly", 2, 0, 30, 15, 3, 6, 45, 150),
-        (None, 2, 0, 6, 6, 0, 0, 12, 30),  # untagged calls come last
+        ("ci", 2, 1, 100, 50, 10, 20, 0, 150, 650),
+        ("nightly", 2, 0, 30, 15, 3, 6, 0, 45, 150),
+        (None, 2, 0, 6, 6, 0, 0, 0, 12, 30),  # untagged calls come last
     ]
     assert table(summarize(SAMPLE, "command")) == [
-        ("ask", 4, 1, 31, 16, 3, 6, 47, 328),
-        ("batch", 1, 0, 100, 50, 10, 20, 150, 300),
-        ("chat-file", 1, 0, 5, 5, 0, 0, 10, 50),
+        ("ask", 4, 1, 31, 16, 3, 6, 0, 47, 328),
+        ("batch", 1, 0, 100, 50, 10, 20, 0, 150, 300),
+        ("chat-file", 1, 0, 5, 5, 0, 0, 0, 10, 50),
     ]
 
 
 def test_summary_filters_by_period_and_tag() -> None:
     november = make_period("2026-11-01", "2026-11-30", NOW)
-    assert [key for key, _ in summarize(SAMPLE, "day", november).rows] == ["2026-11-01", "2026-11-02", "2026-11-30"]
-    assert summarize(SAMPLE, "day", make_period("2026-11-01T12:00", "2026-11-02T08:00", NOW)).rows[0][0] == "2026-11-01"
+    assert [key for (key,), _ in summarize(SAMPLE, "day", november).rows] == ["2026-11-01", "2026-11-02", "2026-11-30"]
+    assert summarize(SAMPLE, "day", make_period("2026-11-01T12:00", "2026-11-02T08:00", NOW)).rows[0][0] == ("2026-11-01",)
     assert summarize(SAMPLE, "day", make_period("2026-11-01T12:00", "2026-11-02T08:00", NOW)).totals.requests == 1
-    assert table(summarize(SAMPLE, "tag", Period(), ["ci"])) == [("ci", 2, 1, 100, 50, 10, 20, 150, 650)]
+    assert table(summarize(SAMPLE, "tag", Period(), ["ci"])) == [("ci", 2, 1, 100, 50, 10, 20, 0, 150, 650)]
     assert summarize(SAMPLE, "tag", november, ["ci", "nightly"]).totals.requests == 3
     assert summarize(SAMPLE, "model", make_period("2027-01-01", None, NOW)).rows == []
 
@@ -299,13 +303,13 @@ def test_records_in_other_shapes_are_read_too() -> None:
         b'{"ts":"2026-11-01T04:00:00.5Z","ok":true,"model":"a\\"b","prompt_tokens":null}\n',
     ]
     assert table(summarize(others)) == [
-        ('a"b', 1, 0, 0, 0, 0, 0, 0, 0),
-        ("café", 2, 1, 0, 0, 0, 0, 7, 20),
+        ('a"b', 1, 0, 0, 0, 0, 0, 0, 0, 0),
+        ("café", 2, 1, 0, 0, 0, 0, 0, 7, 20),
     ]
     assert table(summarize(others, "day", make_period("2026-11-01T01:00", "2026-11-01T01:00:00.001", NOW))) == [
-        ("2026-11-01", 1, 0, 0, 0, 0, 0, 7, 0),
+        ("2026-11-01", 1, 0, 0, 0, 0, 0, 0, 7, 0),
     ]
-    assert table(summarize(others, "tag", Period(), ["réunion"])) == [("réunion", 1, 1, 0, 0, 0, 0, 0, 40)]
+    assert table(summarize(others, "tag", Period(), ["réunion"])) == [("réunion", 1, 1, 0, 0, 0, 0, 0, 0, 40)]
 
 
 def test_unknown_grouping() -> None:
@@ -330,8 +334,8 @@ def test_parallel_report_equals_the_sequential_one(tmp_path: Path) -> None:
     period = make_period("2026-11-01T06:00", "2026-11-30", NOW)
     one = ledger.report(tmp_path, "day", period, ["ci"], workers=1)
     many = ledger.report(tmp_path, "day", period, ["ci"], workers=2, parallel_min_bytes=1)
-    assert table(many) == table(one) == [("2026-11-02", 50, 50, 0, 0, 0, 0, 0, 1000),
-                                         ("2026-11-30", 50, 0, 100 * 50, 50 * 50, 500, 1000, 7500, 300)]
+    assert table(many) == table(one) == [("2026-11-02", 50, 50, 0, 0, 0, 0, 0, 0, 1000),
+                                         ("2026-11-30", 50, 0, 100 * 50, 50 * 50, 500, 1000, 0, 7500, 300)]
     assert many.corrupt == 3
 
 
@@ -350,10 +354,13 @@ def ledger_lines(draw: st.DrawFn) -> bytes:
         attempts=draw(st.integers(1, 5)), stream=draw(st.booleans()), tag=draw(texts), id=draw(texts),
         http_status=draw(st.sampled_from([None, 200, 429])), finish_reason=draw(texts),
         usage={"prompt_tokens": draw(counts), "completion_tokens": draw(counts), "total_tokens": draw(counts),
-               "prompt_tokens_details": {"cached_tokens": draw(counts)},
+               "prompt_tokens_details": {"cached_tokens": draw(counts), "image_tokens": draw(counts)},
                "completion_tokens_details": {"reasoning_tokens": draw(counts)}},
     )
     data = encode_line(record, when).rstrip(b"\n")
+    if draw(st.booleans()):
+        # A line written before image_tokens existed.
+        data = re.sub(rb',"image_tokens":[0-9]+\}$', b"}", data)
     # Sometimes damage it: the fast path must then either refuse it or agree with json.
     if draw(st.booleans()):
         i = draw(st.integers(0, len(data) - 1))
@@ -361,16 +368,22 @@ def ledger_lines(draw: st.DrawFn) -> bytes:
     return data
 
 
-def normal(row: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
-    return None if row is None else tuple(int(v) if 5 <= i <= 10 else v for i, v in enumerate(row))
+def normal(row: tuple[Any, ...] | None) -> dict[str, Any] | None:
+    """A row's values: the fast path keeps the counts' names and leaves a missing image_tokens empty."""
+    if row is None:
+        return None
+    values = dict(zip(ledger_rows.FIELDS, row, strict=True))
+    values["counts"] = ledger_rows.numbers([values["counts"]])
+    values["image_tokens"] = int(values["image_tokens"] or 0)
+    return values
 
 
 @settings(max_examples=400, deadline=None)
 @given(ledger_lines())
 def test_fast_path_reads_lines_as_json_does(data: bytes) -> None:
-    fast = ledger.fast_pattern().fullmatch(data)
+    fast = ledger_rows.fast_pattern().fullmatch(data)
     if fast is not None:
-        assert normal(fast.groups()) == normal(ledger._parse_line(data))
+        assert normal(fast.groups()) == normal(ledger_rows.parse_line(data))
         assert json.loads(data)  # it is JSON
 
 
@@ -381,3 +394,27 @@ def test_summary_is_the_same_line_by_line(lines: list[bytes], by: str) -> None:
     whole = summarize([b"\n".join(lines) + b"\n"], by)
     one_by_one = summarize(lines, by)
     assert (table(whole), whole.corrupt) == (table(one_by_one), one_by_one.corrupt)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "lenient"),
+    [
+        (b'"prompt_tokens":10,', b'"prompt_tokens":010,', "corrupt"),  # JSON has no leading zeros
+        (b'"prompt_tokens":10,', b'"prompt_tokens":-10,', "corrupt"),
+        (b'"prompt_tokens":10,', b'"prompt_tokens":1e1,', "corrupt"),
+        (b'"exit_code":0,', b'"exit_code":00,', "corrupt"),
+        (b'"model":"gpt-5.2"', b'"model":"gpt-\\u0035.2"', "read"),  # an escape: read by json
+        (b',"image_tokens":3}', b',"image_tokens":03}', "corrupt"),
+        (b',"image_tokens":3}', b'}', "read"),  # a line from before image_tokens
+        (b',"image_tokens":3}', b',"image_tokens":3} ', "read"),  # trailing blank
+    ],
+)
+def test_lines_the_fast_path_leaves_to_json(old: bytes, new: bytes, lenient: str) -> None:
+    good = line("2026-11-01T10:00:00+00:00", image=3)
+    assert old in good
+    changed = good.replace(old, new).rstrip(b"\n")
+    assert ledger_rows.fast_pattern().fullmatch(good.rstrip(b"\n")) is not None
+    fast = ledger_rows.fast_pattern().fullmatch(changed)
+    assert (fast is None) == (new not in (b"}",))
+    assert (ledger_rows.parse_line(changed) is None) == (lenient == "corrupt")
+    assert summarize([changed + b"\n"]).corrupt == (1 if lenient == "corrupt" else 0)

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from evocli.ledger import RECORD_FIELDS, CallRecord, append
+from evocli.client import TOKEN_FIELDS
+from evocli.ledger import RECORD_FIELDS, CallRecord, append, encode_line
 from tests.conftest import KEY, REPO, child_env
 from tests.server import FakeServer, Reply, completion_body, free_port
 
@@ -51,8 +52,30 @@ def test_success_record_has_the_documented_fields(cli: Cli, api_env: FakeServer,
         "command": "ask", "model": "gpt-5.2", "id": "chatcmpl-test-1", "ok": True, "http_status": 200,
         "exit_code": 0, "finish_reason": "stop", "prompt_tokens": 12, "completion_tokens": 7,
         "total_tokens": 19, "reasoning_tokens": 3, "cached_tokens": 2, "attempts": 1, "stream": False,
-        "tag": "nightly-report",
+        "tag": "nightly-report", "image_tokens": 0,
     }
+
+
+def test_image_tokens_come_from_the_prompt_details(cli: Cli, api_env: FakeServer, isolated: Path) -> None:
+    usage = {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19,
+             "prompt_tokens_details": {"cached_tokens": 2, "image_tokens": 765}}
+    api_env.script(Reply(body=completion_body(usage=usage)))
+    assert cli(["ask", "hi"]).exit_code == 0
+    rec = only_record(isolated / "ledger")
+    assert (rec["prompt_tokens"], rec["cached_tokens"], rec["image_tokens"]) == (12, 2, 765)
+
+
+def test_image_tokens_are_the_last_field_of_a_line() -> None:
+    # Lines written before image_tokens existed end at `tag`: the new field goes after it, so that
+    # every older line still has the layout the fast reader knows.
+    assert RECORD_FIELDS[-2:] == ("tag", "image_tokens")
+    usage = {"prompt_tokens": 800, "completion_tokens": 5, "total_tokens": 805,
+             "prompt_tokens_details": {"image_tokens": 765}}
+    record = CallRecord(command="ask", model="m", ok=True, exit_code=0, latency_ms=9, attempts=1, stream=False,
+                        usage=usage)
+    line = encode_line(record, datetime(2026, 11, 1, tzinfo=UTC))
+    assert line.endswith(b',"stream":false,"tag":null,"image_tokens":765}\n')
+    assert set(TOKEN_FIELDS) <= set(RECORD_FIELDS)
 
 
 def test_model_is_the_one_that_answered(cli: Cli, api_env: FakeServer, isolated: Path) -> None:
@@ -70,6 +93,7 @@ def test_refused_call_is_recorded_as_a_failure(cli: Cli, api_env: FakeServer, is
         "command": "ask", "model": "gpt-4o", "id": None, "ok": False, "http_status": 401, "exit_code": 77,
         "finish_reason": None, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
         "reasoning_tokens": 0, "cached_tokens": 0, "attempts": 1, "stream": False, "tag": None,
+        "image_tokens": 0,
     }
     assert KEY not in (isolated / "ledger").joinpath(f"{datetime.now(UTC):%Y-%m}.jsonl").read_text()
 

@@ -53,7 +53,7 @@ def test_stream_usage_and_show_usage(cli: Cli, api_env: FakeServer) -> None:
     assert json.loads(r.stdout) == completion_body()["usage"]
     r = cli(["ask", "--stream", "-u", "x"])
     assert r.stdout == "Hello from the test server.\n"
-    assert r.stderr == "usage: prompt_tokens=12 completion_tokens=7 reasoning_tokens=3 cached_tokens=2 total_tokens=19\n"
+    assert r.stderr == "usage: prompt_tokens=12 completion_tokens=7 reasoning_tokens=3 cached_tokens=2 image_tokens=0 total_tokens=19\n"
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from tests.server import FakeServer
 from tests.test_ledger_read import SAMPLE, line
 
 Cli = Any
-HEADER = "requests\terrors\tprompt_tokens\tcompletion_tokens\treasoning_tokens\tcached_tokens\ttotal_tokens\tmean_latency_ms"
+HEADER = "requests\terrors\tprompt_tokens\tcompletion_tokens\treasoning_tokens\tcached_tokens\timage_tokens\ttotal_tokens\tmean_latency_ms"
 COLUMNS = HEADER.split("\t")
 
 
@@ -36,38 +36,38 @@ def test_default_is_by_model_tab_separated_when_piped(cli: Cli, sample: Path) ->
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout == (
         f"model\t{HEADER}\n"
-        "claude-sonnet-4.5\t1\t0\t100\t50\t10\t20\t150\t300\n"
-        "gpt-5.2\t4\t1\t31\t16\t3\t6\t47\t328\n"
-        "gpt-5.2-mini\t1\t0\t5\t5\t0\t0\t10\t50\n"
+        "claude-sonnet-4.5\t1\t0\t100\t50\t10\t20\t0\t150\t300\n"
+        "gpt-5.2\t4\t1\t31\t16\t3\t6\t0\t47\t328\n"
+        "gpt-5.2-mini\t1\t0\t5\t5\t0\t0\t0\t10\t50\n"
     )
 
 
 def test_by_day(cli: Cli, sample: Path) -> None:
     assert cli(["usage", "--by", "day"]).stdout == (
         f"day\t{HEADER}\n"
-        "2026-10-31\t1\t0\t10\t5\t1\t2\t15\t100\n"
-        "2026-11-01\t2\t0\t25\t15\t2\t4\t40\t125\n"
-        "2026-11-02\t1\t1\t0\t0\t0\t0\t0\t1000\n"
-        "2026-11-30\t1\t0\t100\t50\t10\t20\t150\t300\n"
-        "2026-12-01\t1\t0\t1\t1\t0\t0\t2\t10\n"
+        "2026-10-31\t1\t0\t10\t5\t1\t2\t0\t15\t100\n"
+        "2026-11-01\t2\t0\t25\t15\t2\t4\t0\t40\t125\n"
+        "2026-11-02\t1\t1\t0\t0\t0\t0\t0\t0\t1000\n"
+        "2026-11-30\t1\t0\t100\t50\t10\t20\t0\t150\t300\n"
+        "2026-12-01\t1\t0\t1\t1\t0\t0\t0\t2\t10\n"
     )
 
 
 def test_by_tag_untagged_last_and_empty(cli: Cli, sample: Path) -> None:
     assert cli(["usage", "--by", "TAG"]).stdout == (
         f"tag\t{HEADER}\n"
-        "ci\t2\t1\t100\t50\t10\t20\t150\t650\n"
-        "nightly\t2\t0\t30\t15\t3\t6\t45\t150\n"
-        "\t2\t0\t6\t6\t0\t0\t12\t30\n"
+        "ci\t2\t1\t100\t50\t10\t20\t0\t150\t650\n"
+        "nightly\t2\t0\t30\t15\t3\t6\t0\t45\t150\n"
+        "\t2\t0\t6\t6\t0\t0\t0\t12\t30\n"
     )
 
 
 def test_by_command(cli: Cli, sample: Path) -> None:
     assert cli(["usage", "--by", "command"]).stdout == (
         f"command\t{HEADER}\n"
-        "ask\t4\t1\t31\t16\t3\t6\t47\t328\n"
-        "batch\t1\t0\t100\t50\t10\t20\t150\t300\n"
-        "chat-file\t1\t0\t5\t5\t0\t0\t10\t50\n"
+        "ask\t4\t1\t31\t16\t3\t6\t0\t47\t328\n"
+        "batch\t1\t0\t100\t50\t10\t20\t0\t150\t300\n"
+        "chat-file\t1\t0\t5\t5\t0\t0\t0\t10\t50\n"
     )
 
 
@@ -78,17 +78,17 @@ def test_json_document(cli: Cli, sample: Path) -> None:
         "{\n"
         '  "by": "tag",\n'
         '  "columns": ["tag", "requests", "errors", "prompt_tokens", "completion_tokens", "reasoning_tokens", '
-        '"cached_tokens", "total_tokens", "mean_latency_ms"],\n'
+        '"cached_tokens", "image_tokens", "total_tokens", "mean_latency_ms"],\n'
         '  "rows": [\n'
         '    {"tag": "ci", "requests": 2, "errors": 1, "prompt_tokens": 100, "completion_tokens": 50, '
-        '"reasoning_tokens": 10, "cached_tokens": 20, "total_tokens": 150, "mean_latency_ms": 650},\n'
+        '"reasoning_tokens": 10, "cached_tokens": 20, "image_tokens": 0, "total_tokens": 150, "mean_latency_ms": 650},\n'
         '    {"tag": "nightly", "requests": 2, "errors": 0, "prompt_tokens": 30, "completion_tokens": 15, '
-        '"reasoning_tokens": 3, "cached_tokens": 6, "total_tokens": 45, "mean_latency_ms": 150},\n'
+        '"reasoning_tokens": 3, "cached_tokens": 6, "image_tokens": 0, "total_tokens": 45, "mean_latency_ms": 150},\n'
         '    {"tag": null, "requests": 2, "errors": 0, "prompt_tokens": 6, "completion_tokens": 6, '
-        '"reasoning_tokens": 0, "cached_tokens": 0, "total_tokens": 12, "mean_latency_ms": 30}\n'
+        '"reasoning_tokens": 0, "cached_tokens": 0, "image_tokens": 0, "total_tokens": 12, "mean_latency_ms": 30}\n'
         "  ],\n"
         '  "totals": {"requests": 6, "errors": 1, "prompt_tokens": 136, "completion_tokens": 71, '
-        '"reasoning_tokens": 13, "cached_tokens": 26, "total_tokens": 207, "mean_latency_ms": 277}\n'
+        '"reasoning_tokens": 13, "cached_tokens": 26, "image_tokens": 0, "total_tokens": 207, "mean_latency_ms": 277}\n'
         "}\n"
     )
     doc = json.loads(r.stdout)
@@ -103,10 +103,10 @@ def test_csv(cli: Cli, sample: Path, isolated: Path) -> None:
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout == (
         f"model,{HEADER.replace(chr(9), ',')}\n"
-        "claude-sonnet-4.5,1,0,100,50,10,20,150,300\n"
-        "gpt-5.2,4,1,31,16,3,6,47,328\n"
-        "gpt-5.2-mini,1,0,5,5,0,0,10,50\n"
-        '"odd, ""model""",1,0,1,1,1,1,2,7\n'
+        "claude-sonnet-4.5,1,0,100,50,10,20,0,150,300\n"
+        "gpt-5.2,4,1,31,16,3,6,0,47,328\n"
+        "gpt-5.2-mini,1,0,5,5,0,0,0,10,50\n"
+        '"odd, ""model""",1,0,1,1,1,1,0,2,7\n'
     )
 
 
@@ -115,11 +115,11 @@ def test_table_on_a_terminal(cli: Cli, sample: Path, monkeypatch: pytest.MonkeyP
     r = cli(["usage", "--by", "tag"])
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout == (
-        "tag      requests  errors  prompt  completion  reasoning  cached  total  mean ms\n"
-        "ci              2       1     100          50         10      20    150      650\n"
-        "nightly         2       0      30          15          3       6     45      150\n"
-        "(none)          2       0       6           6          0       0     12       30\n"
-        "total           6       1     136          71         13      26    207      277\n"
+        "tag      requests  errors  prompt  completion  reasoning  cached  image  total  mean ms\n"
+        "ci              2       1     100          50         10      20      0    150      650\n"
+        "nightly         2       0      30          15          3       6      0     45      150\n"
+        "(none)          2       0       6           6          0       0      0     12       30\n"
+        "total           6       1     136          71         13      26      0    207      277\n"
     )
 
 
@@ -131,9 +131,9 @@ def test_table_groups_thousands(cli: Cli, isolated: Path, monkeypatch: pytest.Mo
         line("2026-11-01T00:00:00+00:00", tokens=(1_234_567, 8_900, 0, 1_000), latency=12_345) * 2
     )
     assert cli(["usage"]).stdout == (
-        "model    requests  errors     prompt  completion  reasoning  cached      total  mean ms\n"
-        "gpt-5.2         2       0  2,469,134      17,800          0   2,000  2,486,934   12,345\n"
-        "total           2       0  2,469,134      17,800          0   2,000  2,486,934   12,345\n"
+        "model    requests  errors     prompt  completion  reasoning  cached  image      total  mean ms\n"
+        "gpt-5.2         2       0  2,469,134      17,800          0   2,000      0  2,486,934   12,345\n"
+        "total           2       0  2,469,134      17,800          0   2,000      0  2,486,934   12,345\n"
     )
 
 
@@ -146,13 +146,13 @@ def test_since_and_until_read_only_the_months_they_touch(cli: Cli, sample: Path)
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout == (
         f"day\t{HEADER}\n"
-        "2026-11-01\t2\t0\t25\t15\t2\t4\t40\t125\n"
-        "2026-11-02\t1\t1\t0\t0\t0\t0\t0\t1000\n"
-        "2026-11-30\t1\t0\t100\t50\t10\t20\t150\t300\n"
+        "2026-11-01\t2\t0\t25\t15\t2\t4\t0\t40\t125\n"
+        "2026-11-02\t1\t1\t0\t0\t0\t0\t0\t0\t1000\n"
+        "2026-11-30\t1\t0\t100\t50\t10\t20\t0\t150\t300\n"
     )
     r = cli(["usage", "--since", "2026-11-30T12:00", "--by", "day"])
     assert r.stderr == "evocli: warning: skipped 1 corrupt ledger line\n"
-    assert r.stdout.splitlines()[1:] == ["2026-11-30\t1\t0\t100\t50\t10\t20\t150\t300", "2026-12-01\t1\t0\t1\t1\t0\t0\t2\t10"]
+    assert r.stdout.splitlines()[1:] == ["2026-11-30\t1\t0\t100\t50\t10\t20\t0\t150\t300", "2026-12-01\t1\t0\t1\t1\t0\t0\t0\t2\t10"]
 
 
 def test_relative_periods(cli: Cli, isolated: Path) -> None:
@@ -173,8 +173,8 @@ def test_relative_periods(cli: Cli, isolated: Path) -> None:
 def test_tag_filter(cli: Cli, sample: Path) -> None:
     assert cli(["usage", "--tag", "ci"]).stdout == (
         f"model\t{HEADER}\n"
-        "claude-sonnet-4.5\t1\t0\t100\t50\t10\t20\t150\t300\n"
-        "gpt-5.2\t1\t1\t0\t0\t0\t0\t0\t1000\n"
+        "claude-sonnet-4.5\t1\t0\t100\t50\t10\t20\t0\t150\t300\n"
+        "gpt-5.2\t1\t1\t0\t0\t0\t0\t0\t0\t1000\n"
     )
     r = cli(["usage", "--tag", "ci", "--tag", "nightly", "--json"])
     assert json.loads(r.stdout)["totals"]["requests"] == 4
@@ -186,7 +186,7 @@ def test_corrupt_lines_are_counted_on_stderr(cli: Cli, sample: Path) -> None:
         fh.write(b'{"ts": "2026-11-05T00:00:00Z", "ok": tru\n\x00\x00\n{"half": \n\n')
     r = cli(["usage", "--by", "command"])
     assert (r.exit_code, r.stderr) == (0, "evocli: warning: skipped 3 corrupt ledger lines\n")
-    assert r.stdout.splitlines()[1] == "ask\t4\t1\t31\t16\t3\t6\t47\t328"
+    assert r.stdout.splitlines()[1] == "ask\t4\t1\t31\t16\t3\t6\t0\t47\t328"
     assert cli(["usage", "-q"]).stderr == ""
 
 
@@ -200,7 +200,7 @@ def test_empty_ledger_is_an_empty_report(cli: Cli, isolated: Path, monkeypatch: 
                    "totals": {**dict.fromkeys(COLUMNS, 0), "mean_latency_ms": None}}
     monkeypatch.setattr(cli_module, "is_terminal", lambda stream: True)
     assert cli(["usage"]).stdout == (
-        "model  requests  errors  prompt  completion  reasoning  cached  total  mean ms\n")
+        "model  requests  errors  prompt  completion  reasoning  cached  image  total  mean ms\n")
 
 
 @pytest.mark.parametrize(
@@ -306,5 +306,5 @@ def test_calls_then_report_end_to_end(api_env: FakeServer, isolated: Path) -> No
     r = run_evocli(["usage", "--by", "tag", "--since", "1h"])
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout.splitlines()[0] == f"tag\t{HEADER}"
-    rows = [row.split("\t")[:8] for row in r.stdout.splitlines()[1:]]
-    assert rows == [["nightly", "2", "0", "24", "14", "6", "4", "38"], ["", "1", "0", "12", "7", "3", "2", "19"]]
+    rows = [row.split("\t")[:9] for row in r.stdout.splitlines()[1:]]
+    assert rows == [["nightly", "2", "0", "24", "14", "6", "4", "0", "38"], ["", "1", "0", "12", "7", "3", "2", "0", "19"]]
