@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from evocli import __version__
-from evocli.config import MAX_SECONDS, Settings
+from evocli.config import Settings
 from evocli.errors import (
     AuthError,
     CreditsError,
@@ -23,10 +22,9 @@ from evocli.errors import (
 from evocli.jsonsafe import UnusableJSON, load_json
 from evocli.jsonsafe import json_problem as json_problem  # callers know it as client.json_problem
 from evocli.redact import mask, redact, redact_url
+from evocli.retry import is_retryable_status
 
 USER_AGENT = f"evocli/{__version__}"
-# Statuses worth another attempt: the server may answer differently in a moment.
-RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
 
 @dataclass(frozen=True)
@@ -196,19 +194,22 @@ _DEFAULT_HINTS = {
 }
 
 
-def error_for_status(status: int, raw: bytes) -> EvocliError:
-    """The evocli error for an HTTP error status, quoting the API's own message."""
+def error_for_status(status: int, raw: bytes, url: str | None = None) -> EvocliError:
+    """The evocli error for an HTTP error status, quoting the API's own message; the hint names
+    the URL that was called (without credentials or query), so a wrong base URL shows."""
     message, suggestion = api_error_details(raw)
     text = f"HTTP {status} {_reason(status)}"
     if message:
         text += f": {_quote(message)}"
     hint = suggestion or _DEFAULT_HINTS.get(status)
+    if status == 404 and url is not None and "/v1/" not in urlsplit(url).path + "/":
+        hint = "check the base URL: Evolink's ends in /v1 (https://direct.evolink.ai/v1)"
     cls: type[EvocliError]
     if status in (401, 403):
         cls = AuthError
     elif status == 402:
         cls = CreditsError
-    elif status in RETRYABLE_STATUSES or status >= 500:
+    elif is_retryable_status(status):
         cls = TemporaryError
         if status >= 500 and hint is None:
             hint = "the service is having trouble: try again later"
@@ -217,11 +218,16 @@ def error_for_status(status: int, raw: bytes) -> EvocliError:
         text = f"HTTP {status} {_reason(status)}: unexpected redirect (evocli does not follow them)"
     else:
         cls = InputError
+    if url is not None:
+        called = f"called {_called(url)}"
+        hint = f"{hint}; {called}" if hint else called
     return cls(text, hint=hint, http_status=status)
 
 
-def is_retryable_status(status: int) -> bool:
-    return status in RETRYABLE_STATUSES or status >= 500
+def _called(url: str) -> str:
+    """A URL as a hint shows it: scheme, host and path; no credentials, query or fragment."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 def _reason(status: int) -> str:
@@ -372,72 +378,3 @@ class StreamAssembler:
             refusal="".join(self.refusal_parts) or None,
             tool_calls=self.tool_calls,
         )
-
-
-# ---------------------------------------------------------------------------------------------
-# Retry policy (pure parts): when to try again and how long to wait.
-
-INITIAL_RETRY_DELAY = 0.5
-MAX_RETRY_DELAY = 8.0
-
-
-def backoff_delay(retries_taken: int, jitter: float) -> float:
-    """min(0.5·2ⁿ, 8) seconds, shortened by up to a quarter (jitter in [0, 1))."""
-    base: float = min(INITIAL_RETRY_DELAY * 2.0**retries_taken, MAX_RETRY_DELAY)
-    return base * (1 - 0.25 * jitter)
-
-
-def server_wait(headers: Mapping[str, str], now: float) -> float | None:
-    """The wait a server asks for: retry-after-ms, else Retry-After (seconds or HTTP date).
-
-    `headers` must be case-insensitive (requests' are). Nonsense values (negative, NaN, infinite,
-    garbage) are ignored: None, so the usual back-off applies.
-    """
-    from email.utils import parsedate_to_datetime
-
-    ms = _seconds(headers.get("retry-after-ms"))
-    if ms is not None:
-        return ms / 1000
-    text = headers.get("retry-after")
-    if text is None:
-        return None
-    seconds = _seconds(text)
-    if seconds is not None or _is_number(text):
-        return seconds
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        return None
-    # A date already past means "now": that is a real answer, not nonsense.
-    return max(when.timestamp() - now, 0.0)
-
-
-def _seconds(text: str | None) -> float | None:
-    """A header's number of seconds (or ms), when it is one that makes sense: finite, not negative."""
-    if text is None or not _is_number(text):
-        return None
-    value = float(text)
-    return value if math.isfinite(value) and value >= 0 else None
-
-
-def _is_number(text: str) -> bool:
-    # float() also takes "nan", "inf" and "1_0"; a header holds plain decimal numbers.
-    return re.fullmatch(r"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*", text) is not None
-
-
-def describe_wait(seconds: float) -> str:
-    """A wait as an error line shows it: `2.5 s`, never a 300-digit number (no setting allows a
-    wait longer than a week, so a longer one needs no figure)."""
-    return f"{seconds:.1f} s" if seconds <= MAX_SECONDS else "more than a week"
-
-
-def should_retry(status: int, headers: Mapping[str, str]) -> bool:
-    """x-should-retry (true/false) overrides the status rule: 408, 409, 429 and 5xx."""
-    override = (headers.get("x-should-retry") or "").strip().lower()
-    if override == "true":
-        return True
-    if override == "false":
-        return False
-    return is_retryable_status(status)

@@ -115,6 +115,8 @@ def fetch_credits(settings: Settings, notify: Callable[[str], None] | None = Non
         reply = transport.perform(settings, build_credits_request(settings), link)
     except EvocliError as err:
         if err.http_status == 404:
-            err.hint = "check the credits URL (EVOLINK_CREDITS_URL or credits_url in the config file)"
+            called = (err.hint or "").rpartition("; ")[2]  # "called <url>"
+            err.hint = ("check the credits URL (EVOLINK_CREDITS_URL or credits_url in the config file); "
+                        + called)
         raise
     return parse_credits(reply.body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
 
 
@@ -39,6 +40,8 @@ class EvocliError(Exception):
         self.http_status = http_status
         # How many requests were sent before giving up (set by the transport).
         self.attempts = 0
+        # The headers of the HTTP response behind the failure, if any (for the -v trace).
+        self.headers: Mapping[str, str] = {}
 
 
 class UsageError(EvocliError):

@@ -93,6 +93,10 @@ class Console:
             text += f"hint: {hint}\n"
         self._say(text)
 
+    def trace(self, message: str) -> None:
+        """A line of the -v trace: asked for, so shown even with -q."""
+        self._say(f"evocli: {message}\n")
+
     def line(self, text: str) -> None:
         """A line on stderr that is not a message (the usage line of -u)."""
         self._say(text + "\n", masked=False)

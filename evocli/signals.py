@@ -82,3 +82,27 @@ def die_if_caught() -> None:
             pass
     signal.signal(caught, signal.SIG_DFL)
     os.kill(os.getpid(), caught)
+
+
+class TimeUp(BaseException):
+    """--max-time has passed (raised in the main thread, wherever the call is)."""
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise TimeUp in the main thread once `seconds` have passed, whatever it is waiting on (a
+    connection, a slow stream, a retry's back-off); no limit for None."""
+    if seconds is None:
+        yield
+        return
+
+    def ring(signum: int, frame: FrameType | None) -> None:
+        raise TimeUp
+
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

@@ -91,9 +91,10 @@ class Trace:
         parts += [f"{name}: {value}" for name, value in _named_headers(response.headers)]
         self.write(", ".join(parts) + f"; {self._connect()}, first byte {first_byte:.0f} ms")
 
-    def failed(self, message: str) -> None:
+    def failed(self, message: str, headers: Any = None) -> None:
         elapsed = (time.monotonic() - self.started) * 1000
-        self.write(f"< {message}; {self._connect()}, after {elapsed:.0f} ms")
+        parts = [f"< {message}", *(f"{name}: {value}" for name, value in _named_headers(headers or {}))]
+        self.write(", ".join(parts) + f"; {self._connect()}, after {elapsed:.0f} ms")
 
     def done(self, size: int) -> None:
         total = (time.monotonic() - self.started) * 1000

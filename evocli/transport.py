@@ -19,7 +19,7 @@ import requests
 import requests.auth
 import urllib3.exceptions
 
-from evocli import client
+from evocli import client, retry
 from evocli.client import Completion, Request, StreamAssembler
 from evocli.config import Settings
 from evocli.errors import ConfigError, EvocliError, ProtocolError, TemporaryError
@@ -111,7 +111,7 @@ def _attempt(
         if response is not None:
             link.trace.response(response)
         elif err is not None:
-            link.trace.failed(err.message)
+            link.trace.failed(err.message, err.headers)
     return response, err, retryable, wait
 
 
@@ -164,9 +164,10 @@ def _send(
         body = b""
     finally:
         response.close()
-    err = client.error_for_status(response.status_code, body)
-    retryable = client.should_retry(response.status_code, response.headers)
-    wait = client.server_wait(response.headers, time.time()) if retryable else None
+    err = client.error_for_status(response.status_code, body, url)
+    err.headers = response.headers
+    retryable = retry.should_retry(response.status_code, response.headers)
+    wait = retry.server_wait(response.headers, time.time()) if retryable else None
     return None, err, retryable, wait
 
 
@@ -242,11 +243,11 @@ def _round(link: Link, settings: Settings, request: Request, url: str) -> tuple[
         remaining = deadline - time.monotonic()
         if wait is not None and wait > remaining:
             err.message += (
-                f" (the server asks to wait {client.describe_wait(wait)}, more than the"
+                f" (the server asks to wait {retry.describe_wait(wait)}, more than the"
                 f" {max(remaining, 0):.1f} s left of --retry-max-time)"
             )
             raise err
-        delay = wait if wait is not None else client.backoff_delay(attempt - 1, random.random())
+        delay = wait if wait is not None else retry.backoff_delay(attempt - 1, random.random())
         if delay > remaining:
             raise err
         if link.deadline is not None and time.monotonic() + delay >= link.deadline:

@@ -91,6 +91,13 @@ def cli() -> Any:
     return invoke
 
 
+def with_called(stderr: str, url: str) -> str:
+    """An HTTP error's expected stderr once its hint names the URL that was called."""
+    if "\nhint: " in stderr:
+        return stderr[:-1] + f"; called {url}\n"
+    return stderr + f"hint: called {url}\n"
+
+
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a child evocli: this test's, without PYTHON* (no unbuffered hiding)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import KEY, Run, run_evocli
+from tests.conftest import KEY, Run, run_evocli, with_called
 from tests.server import FakeServer, Reply, completion_body, free_port
 
 Cli = Any
@@ -228,7 +228,7 @@ ERRORS = [
 def test_api_errors(cli: Cli, api_env: FakeServer, status: int, body: Any, code: int, stderr: str) -> None:
     api_env.script(Reply(status=status, body=body))
     r = cli(["ask", "--retries", "0", "x"])
-    assert (r.exit_code, r.stdout, r.stderr) == (code, "", stderr)
+    assert (r.exit_code, r.stdout, r.stderr) == (code, "", with_called(stderr, api_env.base_url + "/chat/completions"))
 
 
 def test_key_echoed_by_server_never_printed(cli: Cli, api_env: FakeServer) -> None:
@@ -302,7 +302,7 @@ def test_non_positive_timeout_is_usage_error(cli: Cli, api_env: FakeServer, valu
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["ask", "--bogus", "x"], "no such option: --bogus"),
+        (["ask", "--bogus", "x"], "no such option: --bogus (Possible options: --verbose)"),
         (["ask", "-o", "xml", "x"], "invalid value for '-o' / '--output': 'xml' is not one of 'text', 'json', 'jsonl', 'usage'"),
         (["ask", "-t", "warm", "x"], "invalid value for '-t' / '--temperature': 'warm' is not a valid float range"),
         (["ask", "--retries", "-1", "x"], "invalid value for '--retries': -1 is not in the range x>=0"),

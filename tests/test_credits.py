@@ -10,7 +10,7 @@ import pytest
 
 from evocli.credits import Balance, Credits, credits_text, parse_credits
 from evocli.errors import ProtocolError
-from tests.conftest import KEY
+from tests.conftest import KEY, with_called
 from tests.server import CREDITS_BODY, FakeServer, Reply, free_port
 
 Cli = Any
@@ -92,6 +92,8 @@ def test_credits_errors(
     temporary = reply.status >= 500
     credits_env.script(*[reply] * (3 if temporary else 1))
     r = cli(["usage", "--credits", "-q"])
+    if reply.status >= 400:
+        stderr = with_called(stderr, credits_env.url + "/v1/credits")
     assert (r.exit_code, r.stdout, r.stderr) == (code, "", stderr)
     assert KEY not in r.stderr
     assert len(credits_env.requests) == (3 if temporary else 1)  # temporary failures are retried

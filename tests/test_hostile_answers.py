@@ -67,11 +67,12 @@ def test_answer_nested_100000_levels_deep_is_76(evo: Any, args: list[str], reply
     assert (r.returncode, r.stdout, r.stderr) == (76, "", stderr)
 
 
-def test_error_body_nested_100000_levels_deep_is_quoted_not_parsed(evo: Any) -> None:
+def test_error_body_nested_100000_levels_deep_is_quoted_not_parsed(evo: Any, api_env: FakeServer) -> None:
     r = evo(["ask", "--retries", "0", "x"], Reply(status=500, body=DEEP))
     assert (r.returncode, r.stdout) == (75, "")
     assert r.stderr == ('evocli: error: HTTP 500 Internal Server Error: "' + "[" * 119 + '…"\n'
-                        "hint: the service is having trouble: try again later\n")
+                        f"hint: the service is having trouble: try again later; called {api_env.base_url}"
+                        "/chat/completions\n")
 
 
 def test_answer_nested_100000_levels_deep_in_a_chat_file_run_is_76(evo: Any, conv: Path) -> None:

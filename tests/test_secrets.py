@@ -224,7 +224,8 @@ def test_base_url_password_echoed_by_the_server_is_masked(cli: Cli, server: Fake
     monkeypatch.setenv("EVOLINK_BASE_URL", _with_credentials(server.base_url))
     server.script(Reply(status=400, body={"error": {"message": f"no entry with password {PASSWORD}"}}))
     r = cli(["ask", "x"])
-    assert (r.exit_code, r.stderr) == (65, 'evocli: error: HTTP 400 Bad Request: "no entry with password ***"\n')
+    assert (r.exit_code, r.stderr) == (65, 'evocli: error: HTTP 400 Bad Request: "no entry with password ***"\n'
+                                           f"hint: called {server.base_url}/chat/completions\n")
 
 
 def test_redact_url_and_url_secrets() -> None:

@@ -257,4 +257,5 @@ def test_absurd_retry_after_fails_at_once_without_a_huge_number(
     assert (r.exit_code, r.stdout, len(api_env.requests)) == (75, "", 1)
     assert r.stderr == ('evocli: error: HTTP 429 Too Many Requests: "Rate limit exceeded" (the server asks to '
                         "wait more than a week, more than the 5.0 s left of --retry-max-time)\n"
-                        "hint: rate limited: try again later, or raise --retries / --retry-max-time\n")
+                        "hint: rate limited: try again later, or raise --retries / --retry-max-time; "
+                        f"called {api_env.base_url}/chat/completions\n")

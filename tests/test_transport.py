@@ -12,7 +12,7 @@ import pytest
 import requests
 import responses
 
-from evocli import client, transport
+from evocli import client, retry, transport
 from evocli.config import ConfigFile, Overrides, Settings, resolve
 from evocli.errors import EvocliError, ExitCode
 from tests.server import completion_body
@@ -144,10 +144,10 @@ def test_backoff_with_jitter_then_give_up(tmp_path: Path, sleeps: list[float]) -
 
 
 def test_backoff_caps_at_eight_seconds() -> None:
-    assert client.backoff_delay(0, 0.0) == 0.5
-    assert client.backoff_delay(3, 0.0) == 4.0
-    assert client.backoff_delay(10, 0.0) == 8.0
-    assert client.backoff_delay(10, 0.999) == pytest.approx(8 * 0.75025, rel=1e-3)
+    assert retry.backoff_delay(0, 0.0) == 0.5
+    assert retry.backoff_delay(3, 0.0) == 4.0
+    assert retry.backoff_delay(10, 0.0) == 8.0
+    assert retry.backoff_delay(10, 0.999) == pytest.approx(8 * 0.75025, rel=1e-3)
 
 
 @responses.activate
@@ -265,7 +265,7 @@ def test_no_fallback_for_custom_base_url(tmp_path: Path, sleeps: list[float]) ->
 def test_server_wait(headers: dict[str, str], wait: float | None) -> None:
     from requests.structures import CaseInsensitiveDict
 
-    assert client.server_wait(CaseInsensitiveDict(headers), now=1_700_000_000.0) == wait
+    assert retry.server_wait(CaseInsensitiveDict(headers), now=1_700_000_000.0) == wait
 
 
 def test_server_wait_http_date() -> None:
@@ -273,4 +273,4 @@ def test_server_wait_http_date() -> None:
 
     now = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
     h = CaseInsensitiveDict({"Retry-After": "Thu, 26 Nov 2026 12:00:07 GMT"})
-    assert client.server_wait(h, now.timestamp()) == 7.0
+    assert retry.server_wait(h, now.timestamp()) == 7.0

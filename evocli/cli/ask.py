@@ -72,6 +72,8 @@ def ask(
     connect_timeout: o.ConnectTimeoutOpt = None,
     retries: o.RetriesOpt = None,
     retry_max_time: o.RetryMaxTimeOpt = None,
+    max_time: o.MaxTimeOpt = None,
+    verbose: o.VerboseOpt = False,
     debug: o.DebugOpt = False,
 ) -> None:
     """Ask one question; piped stdin comes first, then a blank line, then the arguments.

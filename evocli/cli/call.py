@@ -6,20 +6,21 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evocli import client, config, messages
+from evocli import client, config, messages, signals
 from evocli.cli.options import CallOptions
-from evocli.errors import InputError, UsageError
+from evocli.errors import InputError, TemporaryError, UsageError
 from evocli.output import Console
 from evocli.redact import add_secret, add_url_secrets
 
 if TYPE_CHECKING:
     # Imported where they are used: building the app for --help or TAB needs neither.
-    from evocli import answer, schema
+    from evocli import answer, schema, transport
     from evocli.attach import Attachment
     from evocli.conversation import Conversation
 
@@ -143,7 +144,29 @@ def run_call(
         out.answer((json.dumps(shown, indent=2, ensure_ascii=False) + "\n").encode())
         return None
     shape = Shape(mode, stream, opts.show_usage, command, opts.tag)
-    return Exchange(settings, contract, out, shape).run(msgs)
+    link = _link(opts, settings, out)
+    try:
+        with signals.time_limit(opts.max_time):
+            return Exchange(settings, contract, out, shape, link).run(msgs)
+    except signals.TimeUp:
+        raise TemporaryError(
+            f"the call did not finish within --max-time {opts.max_time:g} s",
+            hint="raise --max-time, or ask for less (--max-tokens, --effort)",
+        ) from None
+
+
+def _link(opts: CallOptions, settings: config.Settings, out: Console) -> transport.Link:
+    """How the call's requests go out: its size limit, its -v trace, its --max-time deadline."""
+    from evocli import transport
+
+    link = transport.Link(notify=out.notice, max_response_bytes=settings.max_response_bytes)
+    if opts.verbose:
+        from evocli import trace
+
+        link.session, link.trace = trace.session(), trace.Trace(out.trace)
+    if opts.max_time is not None:
+        link.deadline = time.monotonic() + opts.max_time
+    return link
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,8 @@ def chat_file(
     connect_timeout: o.ConnectTimeoutOpt = None,
     retries: o.RetriesOpt = None,
     retry_max_time: o.RetryMaxTimeOpt = None,
+    max_time: o.MaxTimeOpt = None,
+    verbose: o.VerboseOpt = False,
     debug: o.DebugOpt = False,
 ) -> None:
     """Send a YAML conversation; piped stdin fills {{ stdin }} or becomes the last user turn.

@@ -8,7 +8,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from evocli import answer, client
+from evocli import answer, client, signals
 from evocli.config import Settings
 from evocli.errors import EvocliError, ExitCode
 from evocli.messages import Message
@@ -16,7 +16,7 @@ from evocli.output import Console, OutputMode, Renderer
 
 if TYPE_CHECKING:
     from evocli.ledger import Recorder
-    from evocli.transport import Reply
+    from evocli.transport import Link, Reply
 
 
 class Waiting:
@@ -85,11 +85,10 @@ class Exchange:
     show the last attempt's body or usage.
     """
 
-    def __init__(self, settings: Settings, contract: answer.Contract, out: Console, shape: Shape) -> None:
-        from evocli import transport
-
-        self.settings, self.contract, self.out, self.shape = settings, contract, out, shape
-        self.link = transport.Link(notify=out.notice, max_response_bytes=settings.max_response_bytes)
+    def __init__(
+        self, settings: Settings, contract: answer.Contract, out: Console, shape: Shape, link: Link
+    ) -> None:
+        self.settings, self.contract, self.out, self.shape, self.link = settings, contract, out, shape, link
         self.holding = shape.mode.name == "text" and contract.holds_text
 
     def run(self, messages: list[Message]) -> client.Completion:
@@ -135,10 +134,11 @@ class Exchange:
             recorder.record(exit_code=int(err.code), status=err.http_status, attempts=err.attempts)
             renderer.cut()
             raise
-        except KeyboardInterrupt:
-            recorder.record(exit_code=int(ExitCode.INTERRUPTED), status=200 if renderer.started else None)
+        except (KeyboardInterrupt, signals.TimeUp) as stop:
+            code = ExitCode.TEMPFAIL if isinstance(stop, signals.TimeUp) else ExitCode.INTERRUPTED
+            recorder.record(exit_code=int(code), status=200 if renderer.started else None)
             with suppress(OSError):
-                renderer.cut()
+                renderer.cut()  # what arrived stays, ended with a line break
             raise
         except BrokenPipeError:
             # The reader went away (`| head -1`): the user's choice, not a failed call.

@@ -240,6 +240,24 @@ ImageDetailOpt = Annotated[
 ]
 
 
+MaxTimeOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-time",
+        metavar="S",
+        help="A deadline in seconds for the whole call, retries and streaming included.",
+        rich_help_panel=NET,
+    ),
+]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "-v", "--verbose", help="A trace of each attempt on stderr (status, request id, timings).",
+        rich_help_panel=NET,
+    ),
+]
+
+
 @dataclass
 class CallOptions:
     """The shared options of one command invocation, as given (None = not given)."""
@@ -259,6 +277,8 @@ class CallOptions:
     connect_timeout: float | None = None
     retries: int | None = None
     retry_max_time: float | None = None
+    max_time: float | None = None
+    verbose: bool = False
     debug: bool = False
     effort: str | None = None
     verbosity: str | None = None
@@ -320,7 +340,7 @@ class CallOptions:
 
     def overrides(self) -> config.Overrides:
         """These flags as the top settings layer."""
-        for name in ("timeout", "connect_timeout", "retry_max_time"):
+        for name in ("timeout", "connect_timeout", "retry_max_time", "max_time"):
             value = getattr(self, name)
             problem = None if value is None else config.seconds_problem(value)
             if problem:
