@@ -36,6 +36,7 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     schema: schema.AnswerSchema | None = None  # the line's own; it wins over --schema
     error: EvocliError | None = None
+    held: int = 0  # bytes of attached data the line's messages hold (its data URLs)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -97,7 +98,7 @@ def parse_line(
         return _bad(job, f"unknown field {unknown[0]!r} (fields: {', '.join(LINE_KEYS)})")
     try:
         sources = sources or attach.Sources()
-        job.messages = _messages(value, default_system, sources)
+        job.messages, job.held = _messages(value, default_system, sources)
         job.model = _optional_str(value, "model")
         if job.model is not None and not job.model.strip():
             raise InputError("model must not be empty")
@@ -140,7 +141,10 @@ def _optional_str(value: Mapping[str, Any], key: str) -> str | None:
     return item
 
 
-def _messages(value: Mapping[str, Any], default_system: str | None, sources: attach.Sources) -> list[Message]:
+def _messages(
+    value: Mapping[str, Any], default_system: str | None, sources: attach.Sources
+) -> tuple[list[Message], int]:
+    """The line's messages, and how many bytes of attached data they hold."""
     prompt = _optional_str(value, "prompt")
     system = _optional_str(value, "system")
     system = default_system if system is None else system
@@ -164,13 +168,15 @@ def _messages(value: Mapping[str, Any], default_system: str | None, sources: att
     if given_files and messages[-1].get("role") != "user":
         raise InputError("attach needs a prompt, or messages that end with a user message")
     messages = _filled(messages, value.get("vars"))
+    held = 0
     if given_files:
         # Read after the placeholders are filled: a file's text is data, never expanded.
         loaded = [_attachment(s, sources) for s in given_files]
         messages[-1] = attach.add_parts(messages[-1], loaded)
+        held = sum(a.size for a in loaded) * 4 // 3  # base64 makes 4 bytes of 3
         # The messages alone already over the limit: refused here, where the files are known.
         attach.check_request_size(payload.encoded_size(messages), loaded)
-    return messages
+    return messages, held
 
 
 def _attachment(source: str, sources: attach.Sources) -> attach.Attachment:
@@ -240,6 +246,11 @@ class Summary:
         return self.first_failure if self.first_failure is not None else int(ExitCode.OK)
 
 
+# How much attached data (as base64) the lines admitted but not finished may hold together; one
+# line is always admitted, however large.
+MAX_HELD_BYTES = 96 << 20
+
+
 class Runner:
     """Runs jobs on N worker threads and hands results to `write` in input order.
 
@@ -270,6 +281,7 @@ class Runner:
         self._results: dict[int, dict[str, Any]] = {}
         self._cond = threading.Condition()
         self._failure: Exception | None = None  # a write that failed: the run ends with it
+        self._held: dict[int, int] = {}  # attached bytes held by lines not yet finished
         self._stopped = False  # nothing more is written
         self._workers = [
             threading.Thread(target=self._work, daemon=True, name=f"evocli-batch-{i}")
@@ -297,6 +309,7 @@ class Runner:
 
     def _finish(self, index: int, record: dict[str, Any]) -> None:
         with self._cond:
+            self._held.pop(index, None)
             if self._stopped:
                 return
             self._results[index] = record
@@ -321,12 +334,19 @@ class Runner:
         return self.summary
 
     def _admit(self, job: Job) -> None:
-        """Take one input line, once fewer than `window` lines are waiting."""
+        """Take one input line, once fewer than `window` lines are waiting and, for a line with
+        attachments, once the lines in flight hold little enough attached data (a batch of
+        20 MB screenshots must not hold a window's worth of them at once)."""
         with self._cond:
-            while len(self._pending) >= self.window and self._failure is None:
+            while self._failure is None and (
+                len(self._pending) >= self.window
+                or (self._held and sum(self._held.values()) + job.held > MAX_HELD_BYTES)
+            ):
                 self._cond.wait()
             self._raise_failure()
             self._pending.append(job.index)
+            if job.held and job.error is None:
+                self._held[job.index] = job.held
             if job.error is not None:
                 self._results[job.index] = error_record(job, job.error)
                 self._write_ready()

@@ -130,3 +130,36 @@ def test_batch_run_sends_the_parts_and_keeps_going(
         [{"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": GIF_URL}}]}],
         [{"role": "user", "content": "plain"}],
     ]
+
+
+def test_lines_holding_large_attachments_are_admitted_a_few_at_a_time() -> None:
+    """Lines with 60 MB of attached data each: the window would admit 16, memory allows one."""
+    import threading
+    import time
+
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def run_job(job: batch.Job) -> dict[str, Any]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return {"id": job.id, "ok": True}
+
+    jobs = [batch.Job(index=i, id=i + 1, held=60 << 20) for i in range(6)]
+    written: list[Any] = []
+    summary = batch.Runner(run_job, written.append, concurrency=4).run(jobs)
+    assert most == 1  # 60 MB + 60 MB is over the 96 MB a run may hold
+    assert [r["id"] for r in written] == list(range(1, 7))
+    assert summary.done == 6
+    most = 0
+    batch.Runner(run_job, written.append, concurrency=4).run([batch.Job(index=i, id=i, held=30 << 20) for i in range(9)])
+    assert most == 3  # three lines of 30 MB fit, a fourth would not
+    most = 0
+    batch.Runner(run_job, written.append, concurrency=4).run([batch.Job(index=i, id=i) for i in range(12)])
+    assert most == 4  # lines without attachments still run four at a time
