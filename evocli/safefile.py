@@ -14,40 +14,55 @@ def locked(path: str, on_wait: Callable[[], None] | None = None, *, create: bool
     """Hold an exclusive lock on the file at `path` (symlinks resolved); yields the real path.
     With `create`, a missing file is created empty (so that there is something to lock).
 
-    The lock is a flock on the file itself, so no lock file is left beside it. Because a
-    writer replaces the file (a new inode), a waiter that wakes up holding the lock of the old
-    inode opens the path again: whoever holds the lock of the file the path names is the one
-    writer. Closing the descriptor, or the process dying, releases the lock.
+    The lock is a flock on the file itself, so no lock file is left beside it. Closing the
+    descriptor, or the process dying, releases the lock. `on_wait` is called once if another
+    process holds it (then this one waits its turn).
+    """
+    real = os.path.realpath(path)
+    flags = os.O_RDONLY | (os.O_CREAT if create else 0)
+    fd = _lock_current(real, flags, 0o666, on_wait=on_wait or _no_wait)
+    try:
+        yield real
+    finally:
+        os.close(fd)
+
+
+def _no_wait() -> None:
+    pass
+
+
+def _lock_current(path: str, flags: int, mode: int, on_wait: Callable[[], None] | None) -> int:
+    """Open `path` and lock it (waiting if `on_wait` is given, else BlockingIOError when it is
+    held): the descriptor of the file the path names now.
+
+    A writer replaces the file (a new inode), so a lock won on the old inode guards nothing: the
+    path is opened again until the lock held is the lock of the file the path names.
     """
     import fcntl
 
-    real = os.path.realpath(path)
     warned = False
     while True:
-        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | (os.O_CREAT if create else 0)
-        fd = os.open(real, flags, 0o666)
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), mode)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                if on_wait is not None and not warned:
+                if on_wait is None:
+                    raise
+                if not warned:
                     on_wait()
                     warned = True
                 fcntl.flock(fd, fcntl.LOCK_EX)
             held = os.fstat(fd)
             try:
-                now = os.stat(real)
+                now = os.stat(path)
             except FileNotFoundError:
                 now = None
         except BaseException:
             os.close(fd)
             raise
         if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
-            break
-        os.close(fd)
-    try:
-        yield real
-    finally:
+            return fd
         os.close(fd)
 
 
@@ -106,26 +121,9 @@ def _write_all(fd: int, data: bytes) -> None:
 def claim(path: str) -> int:
     """Open `path` for appending (creating it) and lock it for this process alone.
 
-    Raises BlockingIOError when another process holds it. As in `locked`, a lock won on a file
-    that was replaced meanwhile is let go and the path opened again.
+    Raises BlockingIOError when another process holds it.
     """
-    import fcntl
-
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            held = os.fstat(fd)
-            try:
-                now = os.stat(path)
-            except FileNotFoundError:
-                now = None
-        except BaseException:
-            os.close(fd)
-            raise
-        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
-            return fd
-        os.close(fd)
+    return _lock_current(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644, on_wait=None)
 
 
 def _sync_folder(folder: str) -> None:
