@@ -53,8 +53,8 @@ def schema_failure(issues: Sequence[str], attempts: int) -> RejectedError:
 # -x/--extract and --extract-last: fenced code blocks.
 
 # An opening fence: indentation, 3 or more backticks or tildes, then the info string.
-_OPENING = re.compile(r"( *)(`{3,}|~{3,})(.*)")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_OPENING = r"( *)(`{3,}|~{3,})(.*)"  # compiled by `re` on first use, not at start-up
+_LINE_BREAK = r"\r\n|\r|\n"
 
 
 def code_blocks(text: str) -> list[str]:
@@ -69,7 +69,7 @@ def code_blocks(text: str) -> list[str]:
     "\\n" (CRLF and CR become LF), with no line break after the last line: "" for an empty block.
     """
     blocks: list[str] = []
-    lines = _LINE_BREAK.split(text)
+    lines = re.split(_LINE_BREAK, text)
     if lines and lines[-1] == "":
         lines.pop()  # a final line break ends the last line; it does not start another
     i = 0
@@ -106,7 +106,7 @@ def no_block_error(*, last: bool = False) -> RejectedError:
 
 
 def _opening(line: str) -> tuple[int, str] | None:
-    match = _OPENING.fullmatch(line)
+    match = re.fullmatch(_OPENING, line)
     if match is None:
         return None
     indent, marker, info = match.groups()

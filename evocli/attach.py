@@ -13,12 +13,14 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
+from evocli import payload
+from evocli.body import IMAGE_DETAILS
 from evocli.errors import InputError, NoInputError, UsageError
 
 MB = 1_000_000  # limits are in decimal megabytes, as the contract states them
 IMAGE_LIMIT = 20 * MB
-BODY_LIMIT = 50 * MB
-DETAILS = ("low", "high", "auto")
+BODY_LIMIT = payload.BODY_LIMIT
+DETAILS = IMAGE_DETAILS
 STDIN = "-"
 STDIN_NAME = "stdin"
 IMAGE_KINDS = "PNG, JPEG, GIF or WebP"

@@ -20,6 +20,8 @@ RESERVED_PARAMS = {
 # unknown effort is a 400 from the API, after the call was paid for in time if not in tokens.
 EFFORTS = ("none", "low", "medium", "high", "xhigh")
 VERBOSITIES = ("low", "medium", "high")
+# The `detail` an image part may ask for.
+IMAGE_DETAILS = ("low", "high", "auto")
 CONTROLS: dict[str, tuple[str, ...] | None] = {
     "reasoning_effort": EFFORTS,
     "verbosity": VERBOSITIES,

@@ -19,7 +19,7 @@ from evocli.redact import SecretFilter, redact, scrub
 _TOOL_ENDS = ("tool_calls", "function_call")
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = "[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # compiled by `re` on first use
 
 
 @dataclass
@@ -114,7 +114,7 @@ class Console:
     def _say(self, text: str, masked: bool = True) -> None:
         # Messages quote what servers and files say: their control characters (an escape
         # sequence, a carriage return) must not act on the terminal.
-        text = _CONTROL.sub("\ufffd", text)
+        text = re.sub(_CONTROL, "\ufffd", text)
         with self._lock:
             status = self._status
             if status:

@@ -8,9 +8,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+BODY_LIMIT = 50_000_000  # the largest request body evocli sends (50 MB), attachments included
 SHORTEN_OVER = 64  # dry runs keep base64 payloads up to this many characters
 _SLICE = 1 << 20  # long strings are JSON-encoded a slice of this many characters at a time
-_B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_B64 = r"[A-Za-z0-9+/]*={0,2}"  # compiled by `re` on first use
 
 
 def encoded_size(body: Any) -> int:
@@ -73,7 +74,7 @@ def _shorten_url(url: str) -> str:
     head, sep, payload = url.partition(";base64,")
     if not sep or "," in head or len(payload) <= SHORTEN_OVER or len(payload) % 4:
         return url
-    if not _B64.fullmatch(payload):
+    if not re.fullmatch(_B64, payload):
         return url
     size = len(payload) // 4 * 3 - (len(payload) - len(payload.rstrip("=")))
     return f"{head}{sep}<base64: {size} bytes>"

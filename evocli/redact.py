@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 # Anything shaped like an Evolink/OpenAI secret key, even one evocli was never given.
-_KEY_SHAPE = re.compile(r"sk-[A-Za-z0-9_\-]{12,}")
+# Patterns as text: `re` compiles them on first use (and caches them), not at every start-up.
+_KEY_SHAPE = r"sk-[A-Za-z0-9_\-]{12,}"
 # A URL's credentials (`https://user:pw@host`): all between `//` and the last `@` of the authority.
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#\s]*@")
+_URL_USERINFO = r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#\s]*@"
 # A JSON string literal, escapes included.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_STRING = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
 # Shorter passwords are not hunted in free text: they would match ordinary words. The URL pattern
 # still removes them wherever a URL is shown.
 MIN_HUNTED_PASSWORD = 4
@@ -54,7 +55,7 @@ def add_url_secrets(url: str | None) -> None:
 
 def redact_url(url: str) -> str:
     """The URL with its credentials (user and password) replaced by `***`."""
-    return _URL_USERINFO.sub(r"\1***@", url)
+    return re.sub(_URL_USERINFO, r"\1***@", url)
 
 
 def mask(secret: str | None) -> str:
@@ -106,7 +107,7 @@ def scrub(data: bytes) -> bytes:
         return data
     for secret, shown in keys:
         data = data.replace(secret, shown)
-    return _JSON_STRING.sub(_scrub_string, data)
+    return re.sub(_JSON_STRING, _scrub_string, data, flags=re.DOTALL)
 
 
 def _scrub_string(match: re.Match[bytes]) -> bytes:
@@ -180,5 +181,5 @@ def redact(text: str) -> str:
     """Diagnostics made safe: every known secret in any spelling, every key-shaped string and
     every URL's credentials replaced by their masks."""
     text = _mask_known(text, keys_only=False)
-    text = _URL_USERINFO.sub(r"\1***@", text)
-    return _KEY_SHAPE.sub(lambda m: mask(m.group(0)), text)
+    text = re.sub(_URL_USERINFO, r"\1***@", text)
+    return re.sub(_KEY_SHAPE, lambda m: mask(m.group(0)), text)

@@ -76,15 +76,17 @@ def answer_contract(
     """The call's answer contract, checked and its schema compiled before any request (and
     before --dry-run prints one). --schema wins over the conversation file's `schema:`. With
     `lines` (batch), the schema flags may act on the lines' own schemas instead."""
-    from evocli import answer, schema
+    from evocli import answer
 
     source, load = _schema_source(opts, conv)
     if source is not None or not lines:
         needs = "--schema" if conv is None else f"--schema, or a schema: in {conv.name}"
         opts.check_answer_flags(source, needs)
-    loaded = None if load is None else load()
-    strict, multi = not opts.no_strict, opts.schema_multi
-    prepared = None if loaded is None else schema.prepare(loaded, strict=strict, multi=multi)
+    prepared = None
+    if load is not None:  # the schema module (and its validator) load only when there is one
+        from evocli import schema
+
+        prepared = schema.prepare(load(), strict=not opts.no_strict, multi=opts.schema_multi)
     retries = 1 if opts.schema_retries is None else opts.schema_retries
     return answer.Contract(prepared, retries, opts.extraction, opts.allow_incomplete)
 
@@ -93,11 +95,15 @@ def _schema_source(
     opts: CallOptions, conv: Conversation | None
 ) -> tuple[str | None, Callable[[], schema.Loaded] | None]:
     """Where the call's schema comes from, in words, and how it is loaded (None, None: no schema)."""
-    from evocli import schema
-
     if opts.schema is not None:
         text = opts.schema
-        return "--schema", lambda: schema.from_option(text, schema.files_in(""))
+
+        def from_option() -> schema.Loaded:
+            from evocli import schema
+
+            return schema.from_option(text, schema.files_in(""))
+
+        return "--schema", from_option
     if conv is not None and conv.schema is not None:
         return f"the schema of {conv.name}", lambda: file_schema(conv)
     return None, None
@@ -129,7 +135,7 @@ def run_call(
     Returns the last completion (None for --dry-run) so a command can do more with it.
     `attachments` are the files the messages carry, named if the request is too large.
     """
-    from evocli import attach, payload
+    from evocli import payload
     from evocli.cli.exchange import Exchange, Shape
 
     mode = opts.mode
@@ -137,7 +143,11 @@ def run_call(
     settings = load_settings(opts, conversation, need_key=not opts.dry_run, warn=out.warn)
     settings = replace(settings, params={**settings.params, **contract.params()})
     request = client.build_request(settings, msgs, stream=stream)
-    attach.check_request_size(payload.encoded_size(request.body), attachments)
+    size = payload.encoded_size(request.body)
+    if size > payload.BODY_LIMIT:
+        from evocli import attach
+
+        attach.check_request_size(size, attachments)
     if opts.dry_run:
         doc = client.describe_request(request, settings.api_key, settings.key_source)
         shown = payload.shorten_payloads(doc)  # a 5 MB image stays readable

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from evocli import config
-from evocli.attach import DETAILS
-from evocli.body import EFFORTS, VERBOSITIES, parse_params
+from evocli.body import EFFORTS, IMAGE_DETAILS, VERBOSITIES, parse_params
 from evocli.errors import UsageError
 from evocli.output import MODES, OutputMode
 
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     VerbosityName = str
 else:  # one of the names: Typer checks it (exit 2, no request) and TAB completes it
     OutputName = Literal[tuple(MODES)]
-    Detail = Literal[DETAILS]
+    Detail = Literal[IMAGE_DETAILS]
     EffortName = Literal[EFFORTS]
     VerbosityName = Literal[VERBOSITIES]
 
@@ -234,7 +233,7 @@ ImageDetailOpt = Annotated[
         "--image-detail",
         metavar="LEVEL",
         case_sensitive=False,
-        help=f"The detail asked for attached images: {', '.join(DETAILS)}.",
+        help=f"The detail asked for attached images: {', '.join(IMAGE_DETAILS)}.",
         rich_help_panel=CALL,
     ),
 ]
