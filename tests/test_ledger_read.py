@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evocli import ledger_read as ledger
-from evocli import ledger_rows
+from evocli import ledger_rows, ledger_sum
 from evocli.errors import NoInputError, UsageError
 from evocli.ledger import CallRecord, encode_line
 from evocli.ledger_read import Period, make_period, parse_when
@@ -208,7 +208,7 @@ def test_overlong_line_is_skipped_as_one_corrupt_line(tmp_path: Path) -> None:
 def test_unreadable_month_file(tmp_path: Path) -> None:
     (tmp_path / "2026-11.jsonl").mkdir()
     with pytest.raises(NoInputError, match=r"cannot read the usage ledger file .*2026-11.jsonl: Is a directory"):
-        ledger.report(tmp_path)
+        ledger_sum.report(tmp_path)
 
 
 # --- the summary ----------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def test_unknown_grouping() -> None:
 
 
 def test_empty_ledger_is_an_empty_report(tmp_path: Path) -> None:
-    report = ledger.report(tmp_path / "missing")
+    report = ledger_sum.report(tmp_path / "missing")
     assert (report.rows, report.corrupt) == ([], 0)
     assert report.totals.values()["mean_latency_ms"] is None
 
@@ -328,12 +328,12 @@ def test_parallel_report_equals_the_sequential_one(tmp_path: Path) -> None:
     for month, lines in months.items():
         (tmp_path / f"{month}.jsonl").write_bytes(b"".join(lines))
     for by in ledger.GROUPINGS:
-        one = ledger.report(tmp_path, by, workers=1)
-        many = ledger.report(tmp_path, by, workers=3, parallel_min_bytes=1)
+        one = ledger_sum.report(tmp_path, by, workers=1)
+        many = ledger_sum.report(tmp_path, by, workers=3, parallel_min_bytes=1)
         assert (table(many), many.totals, many.corrupt) == (table(one), one.totals, one.corrupt)
     period = make_period("2026-11-01T06:00", "2026-11-30", NOW)
-    one = ledger.report(tmp_path, "day", period, ["ci"], workers=1)
-    many = ledger.report(tmp_path, "day", period, ["ci"], workers=2, parallel_min_bytes=1)
+    one = ledger_sum.report(tmp_path, "day", period, ["ci"], workers=1)
+    many = ledger_sum.report(tmp_path, "day", period, ["ci"], workers=2, parallel_min_bytes=1)
     assert table(many) == table(one) == [("2026-11-02", 50, 50, 0, 0, 0, 0, 0, 0, 1000),
                                          ("2026-11-30", 50, 0, 100 * 50, 50 * 50, 500, 1000, 0, 7500, 300)]
     assert many.corrupt == 3
