@@ -11,6 +11,7 @@ import pytest
 
 from evocli.cli import base as cli_module
 from tests.test_ledger_read import SAMPLE, line
+from tests.test_terminal import in_terminal, screen
 
 Cli = Any
 HEADER = ("requests\terrors\tprompt_tokens\tcompletion_tokens\treasoning_tokens\tcached_tokens\timage_tokens\t"
@@ -357,3 +358,38 @@ def test_calls_warn_about_corrupt_lines_after_the_listing(cli: Cli, priced: Path
 def test_usage_errors(cli: Cli, sample: Path, args: list[str], stderr: str) -> None:
     r = cli(["usage", *args])
     assert (r.exit_code, r.stdout, r.stderr) == (2, "", stderr)
+
+
+# --- the day chart, in a terminal ---------------------------------------------------------------------
+
+
+def test_the_day_chart_in_a_pseudo_terminal(sample: Path, isolated: Path) -> None:
+    code, raw = in_terminal(["usage", "--by", "day"], {})
+    assert code == 0, raw
+    # Total tokens, the largest day (150) filling 24 cells: 15 is 2.4 cells, 40 is 6.4, 2 is 0.32.
+    assert [row for row in screen(raw) if row] == [
+        "day         requests  errors  prompt  completion  reasoning  cached  image  total  mean ms",
+        "2026-10-31         1       0      10           5          1       2      0     15      100  ██▍",
+        "2026-11-01         2       0      25          15          2       4      0     40      125  ██████▍",
+        "2026-11-02         1       1       0           0          0       0      0      0    1,000",
+        "2026-11-30         1       0     100          50         10      20      0    150      300  ████████████████████████",
+        "2026-12-01         1       0       1           1          0       0      0      2       10  ▍",
+        "total              6       1     136          71         13      26      0    207      277",
+    ]
+    write_config(isolated, PRICES_YAML)
+    code, raw = in_terminal(["usage", "--by", "day"], {})
+    assert code == 0, raw
+    # Priced, the bars chart the cost: 2026-11-01's 0.00017995 fills them; an unpriced day has none.
+    assert [row for row in screen(raw) if row] == [
+        "day         requests  errors  prompt  completion  reasoning  cached  image  total  mean ms  cost USD",
+        "2026-10-31         1       0      10           5          1       2      0     15      100    0.0001  ███████████▎",
+        "2026-11-01         2       0      25          15          2       4      0     40      125    0.0002  ████████████████████████",
+        "2026-11-02         1       1       0           0          0       0      0      0    1,000    0.0000",
+        "2026-11-30         1       0     100          50         10      20      0    150      300         -",
+        "2026-12-01         1       0       1           1          0       0      0      2       10   <0.0001  ██▏",
+        "total              6       1     136          71         13      26      0    207      277    0.0003",
+        WARNING.rstrip("\n"),
+    ]
+    # As CSV (or TSV, or JSON) there is no chart, even on a terminal.
+    code, raw = in_terminal(["usage", "--by", "day", "--csv"], {})
+    assert (code, set("█▏▎▍▌▋▊▉") & set(raw.decode())) == (0, set())
