@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from evocli.errors import NoInputError, UsageError
 from evocli.ledger import CallRecord, encode_line
 from evocli.ledger_read import Period, make_period, parse_when
 from evocli.ledger_sum import Report, summarize
+from tests.conftest import REPO, child_env
 
 NOW = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)
 
@@ -337,6 +340,24 @@ def test_parallel_report_equals_the_sequential_one(tmp_path: Path) -> None:
     assert table(many) == table(one) == [("2026-11-02", 50, 50, 0, 0, 0, 0, 0, 0, 1000),
                                          ("2026-11-30", 50, 0, 100 * 50, 50 * 50, 500, 1000, 0, 7500, 300)]
     assert many.corrupt == 3
+
+
+def test_parallel_workers_end_quietly_under_evocli_signal_handlers(tmp_path: Path) -> None:
+    """The pool ends its workers with SIGTERM: under evocli's handlers (SIGTERM raises
+    KeyboardInterrupt), a worker must not print a traceback for it. It raced: about one report in two."""
+    (tmp_path / "2026-11.jsonl").write_bytes(b"".join(SAMPLE[1:5]) * 50)
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from evocli import ledger_sum, signals\n"
+        "signals.install()\n"
+        "for _ in range(20):\n"
+        f"    ledger_sum.report(Path({str(tmp_path)!r}), workers=2, parallel_min_bytes=1)\n"
+        "print('done')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=child_env(),
+                         timeout=120)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "done\n", "")
 
 
 # --- the fast path agrees with the lenient reader ------------------------------------------------
