@@ -29,6 +29,13 @@ CASES = [
     (["usage", "--since", "2026-10-01", "--by", "command"], False),
 ]
 GENERATOR_VERSION = "3"  # 3: records carry image_tokens
+# Prices for the models bench/gen_ledger.py writes, per million tokens (one left unpriced), as a
+# config file holds them.
+PRICES_CONFIG = """prices:
+  gpt-5.2: {input: 1.75, cached_input: 0.175, output: 14}
+  gpt-5.2-mini: {input: 0.25, cached_input: 0.025, output: 2}
+  claude-sonnet-4.5: {input: 3, cached_input: 0.3, output: 15}
+"""
 
 
 def ledger(data: Path, records: int) -> Path:
@@ -46,20 +53,20 @@ def ledger(data: Path, records: int) -> Path:
     return folder
 
 
-# The report with prices against the same report without them (bench/usage_core.py).
+# The report with prices (a config file with `prices:`) against the same report without them.
 PRICE_CASES = [["--by", "model"], ["--by", "day"], ["--by", "tag", "--by", "model"]]
 
 
 def run(
-    args: list[str], folder: Path, one_cpu: bool = False, argv: list[str] | None = None
+    args: list[str], folder: Path, one_cpu: bool = False, config: Path | None = None
 ) -> tuple[float, float, bytes, float]:
-    """One `evocli` process (or `argv`): (seconds, peak RSS in MiB, stdout, CPU seconds: user and
-    system time, workers included)."""
+    """One `evocli` process: (seconds, peak RSS in MiB, stdout, CPU seconds: user and system time,
+    workers included). Without `config`, no config file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOCLI_", "EVOLINK_"))}
     env["EVOCLI_LEDGER_DIR"] = str(folder)
-    env["EVOCLI_CONFIG"] = os.devnull
+    env["EVOCLI_CONFIG"] = str(config or os.devnull)
     started = time.perf_counter()
-    argv = argv or [sys.executable, "-m", "evocli", *args]
+    argv = [sys.executable, "-m", "evocli", *args]
     pin = (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) if one_cpu else None
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, cwd=HERE.parent, preexec_fn=pin)
     assert proc.stdout is not None
@@ -114,10 +121,12 @@ def prices_table(folder: Path, records: int, repeat: int) -> None:
     print(f"\n{records:,} records, with prices (A) and without (B), {repeat} pairs; goal A/B <= 1.2")
     heads = ("A s", "B s", "A/B", "A CPU s", "B CPU s", "A/B CPU", "A RSS MiB", "B RSS MiB")
     print(f"{'report':<28} " + " ".join(f"{h:>9}" for h in heads))
-    core = [sys.executable, str(HERE / "usage_core.py"), str(folder)]
+    config = folder.parent / "prices.yaml"
+    config.write_text(PRICES_CONFIG)
     for case in PRICE_CASES:
-        pairs = [(run([], folder, argv=[*core, *case, "--prices"]), run([], folder, argv=[*core, *case]))
-                 for _ in range(repeat)]
+        # -q: the warning about unpriced models is one line on stderr, not part of the work.
+        usage = ["usage", "-q", *case]
+        pairs = [(run(usage, folder, config=config), run(usage, folder)) for _ in range(repeat)]
         figures = [
             statistics.median(a[0] for a, _ in pairs),
             statistics.median(b[0] for _, b in pairs),

@@ -12,9 +12,18 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
-from evocli import answer, attach, batch, client, ledger, schema
+from evocli import answer, attach, batch, batchbudget, client, ledger, schema
+from evocli.batchbudget import RunBudget
 from evocli.config import Settings
-from evocli.errors import AuthError, CreditsError, EvocliError, ExitCode, NoInputError, OutputError
+from evocli.errors import (
+    AuthError,
+    BudgetError,
+    CreditsError,
+    EvocliError,
+    ExitCode,
+    NoInputError,
+    OutputError,
+)
 from evocli.messages import Message
 from evocli.output import Console, json_line
 
@@ -35,6 +44,8 @@ class Plan:
     contract: answer.Contract = field(default_factory=answer.Contract)
     strict: bool = True
     multi: bool = False
+    # --max-cost and --max-total-tokens; None: no cap.
+    budget: RunBudget | None = None
 
 
 def run(plan: Plan, settings: Settings, console: Console, stdin: IO[bytes] | None) -> None:
@@ -46,17 +57,30 @@ def run(plan: Plan, settings: Settings, console: Console, stdin: IO[bytes] | Non
         source = _open_input(plan.file, stdin, resources)
         done_ids: set[str] = set()
         sink: Callable[[dict[str, Any]], None] = console.answer_line
-        if plan.out is not None:
-            results = _Results(plan.out, resources)
-            if plan.resume:
-                done_ids = results.done_ids()
-            else:
+        results = None if plan.out is None else _Results(plan.out, resources)
+        if results is not None and plan.resume:
+            done_ids = results.done_ids()
+        if plan.budget is not None:
+            _check_budget_models(plan, plan.budget, settings, done_ids)
+        if results is not None:
+            if not plan.resume:
                 results.truncate()
             sink = results.write
         meter = None
         if console.err_tty and not console.quiet:
             meter = batch.Progress(console.status, count_lines(plan.file, plan.shard))
         _Lines(plan, settings, console, done_ids).run(source, sink, meter)
+
+
+def _check_budget_models(plan: Plan, budget: RunBudget, settings: Settings, done_ids: set[str]) -> None:
+    """With --max-cost, the models of a file's lines are priced before any is sent (and before
+    --out is rewritten). Input that cannot be read twice (stdin, a pipe) checks the default model
+    now, and each line's own model as it arrives."""
+    if not budget.needs_prices:
+        return
+    is_done = (lambda value: id_key(value) in done_ids) if done_ids else None
+    models = batchbudget.models_in_file(plan.file, plan.shard, settings.model, is_done)
+    budget.check_models([settings.model] if models is None else sorted(models))
 
 
 class _Lines:
@@ -72,6 +96,7 @@ class _Lines:
         self.refused: list[EvocliError] = []  # a key or account refusal: every later line would fail too
         self.month_files = ledger.MonthFiles()  # one descriptor per month file for the whole run
         self.skipped = 0
+        self.budget = plan.budget
 
     def run(
         self, source: IO[bytes], sink: Callable[[dict[str, Any]], None], meter: batch.Progress | None
@@ -82,8 +107,16 @@ class _Lines:
         finally:
             self.console.status("")
             self.month_files.close()
+        note = f" ({self.skipped} already done)" if self.skipped else ""
+        if self.budget is not None and self.budget.unsent:
+            # Whatever else failed, the run stopped short of its input: 69, as a cap was reached.
+            resume = "; --resume with a new budget sends the rest" if self.plan.out else ""
+            raise BudgetError(
+                f"{summary.failed} of {summary.done} failed{note}; "
+                f"budget reached: {self.budget.unsent} not sent",
+                hint=self.budget.spent() + resume,
+            )
         if summary.failed:
-            note = f" ({self.skipped} already done)" if self.skipped else ""
             err = EvocliError(f"{summary.failed} of {summary.done} failed{note}")
             err.code = ExitCode(summary.exit_code)
             raise err
@@ -103,6 +136,8 @@ class _Lines:
             if self.done_ids and id_key(job.id) in self.done_ids:
                 self.skipped += 1
                 continue
+            if self.budget is not None and job.error is None:
+                job.error = self.budget.line_problem(job, self.settings.model)
             yield job
 
     def link(self) -> Any:
@@ -116,6 +151,8 @@ class _Lines:
         return link
 
     def run_job(self, job: batch.Job) -> dict[str, Any]:
+        if self.budget is not None and not self.budget.admit():
+            return batch.error_record(job, self.budget.error())
         if self.refused:
             first = self.refused[0]
             skip = EvocliError(f"not sent: an earlier line was refused ({first.message})")
@@ -149,6 +186,8 @@ class _Lines:
         turns: list[Message] = []
         for attempt in range(1, contract.attempts + 1):
             completion, record = self._send(settings, [*job.messages, *turns], link)
+            if self.budget is not None:
+                self.budget.spend(completion, settings.model)
             judgement = answer.judge(contract, completion, attempt)
             record(judgement.code)
             if judgement.warning:

@@ -11,10 +11,13 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from evocli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from evocli.cost import Prices
 
 DEFAULT_BASE_URL = "https://direct.evolink.ai/v1"
 DEFAULT_FALLBACK_URL = "https://api.evolink.ai/v1"
@@ -42,7 +45,7 @@ class Key:
     """
 
     name: str
-    kind: str  # string, id, url, url-or-null, mapping, seconds, count, size, bool, path
+    kind: str  # string, id, url, url-or-null, mapping, seconds, count, size, bool, path, prices, label
     doc: str
     default: Any = None
     env: str | None = None
@@ -68,6 +71,8 @@ KEYS: tuple[Key, ...] = (
     Key("ledger_dir", "path", "the usage ledger's folder (`$XDG_STATE_HOME` is `~/.local/state` when unset)",
         "$XDG_STATE_HOME/evocli/usage",
         env="EVOCLI_LEDGER_DIR"),
+    Key("prices", "prices", "per model: `input`, `cached_input`, `output` prices per million tokens", {}),
+    Key("price_unit", "label", "the currency the prices are in", "USD"),
 )
 KEY_BY_NAME = {key.name: key for key in KEYS}
 
@@ -122,6 +127,8 @@ class Settings:
     config_path: Path
     sources: Mapping[str, str] = field(default_factory=dict)
     config_data: Mapping[str, Any] = field(default_factory=dict)
+    # The config file's `prices:` in its unit; None when it prices no model (no cost is shown).
+    prices: Prices | None = None
 
 
 def config_path(env: Mapping[str, str]) -> Path:
@@ -208,6 +215,13 @@ def _kind(value: Any) -> str:
 
 
 def _check_value(kind: str, value: Any) -> str | None:
+    if kind in ("prices", "label"):
+        from evocli import cost
+
+        # An empty `prices:` (every model commented out) prices nothing, as if it were not there.
+        if value is None and kind == "prices":
+            return None
+        return cost.prices_problem(value) if kind == "prices" else cost.price_unit_problem(value)
     if kind in ("string", "path", "id") and not isinstance(value, str):
         return f"expected a string, got {_kind(value)}"
     if kind == "id" and not value.strip():
@@ -294,21 +308,14 @@ def run_key_command(command: str) -> str:
     if not argv:
         raise ConfigError("api_key_command is empty")
     try:
-        done = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=KEY_COMMAND_TIMEOUT,
-            check=False,
-        )
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=KEY_COMMAND_TIMEOUT, check=False)
     except FileNotFoundError:
         raise ConfigError(f"api_key_command: {argv[0]}: command not found") from None
     except PermissionError:
         raise ConfigError(f"api_key_command: {argv[0]}: permission denied") from None
     except subprocess.TimeoutExpired:
-        raise ConfigError(
-            f"api_key_command did not finish within {KEY_COMMAND_TIMEOUT:g} s"
-        ) from None
+        raise ConfigError(f"api_key_command did not finish within {KEY_COMMAND_TIMEOUT:g} s") from None
     if done.returncode != 0:
         lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
         detail = f": {lines[-1]}" if lines else ""
@@ -376,6 +383,8 @@ def resolve(
     key_command: Callable[[str], str] = run_key_command,
 ) -> Settings:
     """Merge the layers: flags > conversation file > environment > config file > defaults."""
+    from evocli.cost import prices_from_config
+
     layers = _Layers(flags, conversation, env, cfg)
     base_url = check_url(layers.pick("base_url"), "base URL")
     if "fallback_base_url" in cfg.data:  # null or "" turns it off
@@ -406,6 +415,7 @@ def resolve(
         config_path=cfg.path,
         sources=layers.sources,
         config_data=cfg.data,
+        prices=prices_from_config({name: layers.pick(name) for name in ("prices", "price_unit")}),
     )
 
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from evocli.errors import NoInputError, UsageError
-
-if TYPE_CHECKING:
-    from evocli.cost import Prices
-    from evocli.ledger_sum import Report
 
 GROUPINGS = ("model", "day", "tag", "command")
 
@@ -194,17 +190,3 @@ def _record_ts(value: Any) -> str | None:
     except OverflowError:  # a time that is out of range once moved to UTC (0001-01-01T00:00+14:00)
         return None
 
-
-def report(
-    ledger_dir: Path,
-    by: str | Sequence[str] = "model",
-    period: Period = Period(),
-    tags: Sequence[str] = (),
-    prices: Prices | None = None,
-    **options: Any,
-) -> Report:
-    """The usage report of the ledger's files that the period touches (see `ledger_sum.report`)."""
-    # Imported here: ledger_sum reads lines with this module's functions.
-    from evocli.ledger_sum import report as summary
-
-    return summary(ledger_dir, by, period, tags, prices, **options)

@@ -245,10 +245,17 @@ def _start_methods() -> list[str]:
 
 
 def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which stops them: no traceback from each child."""
+    """Workers leave Ctrl-C to the parent, which stops them: no traceback from each child.
+
+    The parent ends the pool with SIGTERM once the report is made; a forked worker would inherit
+    evocli's handler, which turns SIGTERM into KeyboardInterrupt: it printed a traceback, and once
+    in a while hung in its exit handling, the parent waiting on it for good. Workers die of it
+    quietly instead.
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run_job(job: _Job) -> tuple[Sums, int]:

@@ -8,11 +8,16 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from evocli.client import TOKEN_FIELDS, Completion, usage_counts
 from evocli.errors import OutputError, UsageError
 from evocli.redact import SecretFilter, redact, scrub
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from evocli.cost import Prices
 
 # An answer that ends by asking for a tool is whole (answer.incomplete lets it pass), but evocli
 # runs no tools: say so. Every other unusual end is an incomplete answer, reported by its verdict.
@@ -158,12 +163,51 @@ def raw_body(raw: bytes) -> bytes:
     return raw if raw.endswith(b"\n") else raw + b"\n"
 
 
-def usage_line(usage: dict[str, Any] | None) -> str:
-    """The `-u` line: `usage: prompt_tokens=13 completion_tokens=20 …`."""
+@dataclass(frozen=True)
+class Charge:
+    """What one call cost, exactly, in the unit of the prices."""
+
+    amount: Decimal
+    unit: str
+
+
+def charge(prices: Prices | None, model: str | None, usage: dict[str, Any] | None) -> Charge | None:
+    """The cost of a call at its model's price; None without a price, or without usage to price."""
+    if prices is None or usage is None:
+        return None
+    from evocli.cost import call_cost
+
+    amount = call_cost(prices, model, usage)
+    return None if amount is None else Charge(amount, prices.unit)
+
+
+def usage_line(usage: dict[str, Any] | None, cost: Charge | None = None) -> str:
+    """The `-u` line: `usage: prompt_tokens=13 completion_tokens=20 … cost=0.000271 USD`."""
     if usage is None:
         return "usage: not reported by the server"
     counts = usage_counts(usage)
-    return "usage: " + " ".join(f"{name}={counts[name]}" for name in TOKEN_FIELDS)
+    line = "usage: " + " ".join(f"{name}={counts[name]}" for name in TOKEN_FIELDS)
+    if cost is None:
+        return line
+    from evocli.cost import number_text
+
+    return f"{line} cost={number_text(cost.amount)} {cost.unit}"
+
+
+def usage_json(usage: dict[str, Any] | None, cost: Charge | None = None) -> bytes:
+    """The `-o usage` line: the usage object, and with a price its `cost` and `price_unit`.
+
+    The cost is written as its exact digits (json would turn a Decimal into a rounded float).
+    Those two fields are evocli's: a server's own fields of the same names give way to them.
+    """
+    if cost is None:
+        return json_line(usage or {})
+    from evocli.cost import number_text
+
+    fields = {k: v for k, v in (usage or {}).items() if k not in ("cost", "price_unit")}
+    text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    added = f'"cost":{number_text(cost.amount)},"price_unit":{json.dumps(cost.unit, ensure_ascii=False)}'
+    return f"{text[:-1]}{',' if fields else ''}{added}}}\n".encode()
 
 
 def finish_warning(finish_reason: str | None) -> str | None:
@@ -179,6 +223,7 @@ class _Writer:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.started = False  # whether any of the answer's text reached stdout
+        self.cost: Charge | None = None  # the call's cost, known when it ends (-o usage shows it)
 
     def piece(self, text: str) -> None:
         """A piece of the answer's text (the whole text, for an answer that was not streamed)."""
@@ -239,7 +284,7 @@ class _Jsonl(_Writer):
 
 class _Usage(_Writer):
     def end(self, completion: Completion, whole: bool = True) -> None:
-        self.console.answer(scrub(json_line(completion.usage or {})))
+        self.console.answer(scrub(usage_json(completion.usage, self.cost)))
 
 
 @dataclass(frozen=True)
@@ -287,12 +332,23 @@ class Renderer:
 
     A non-streamed answer is rendered the same way, as a single delta, so both paths print
     the same bytes. The key never reaches stdout, even when the server echoes it.
+
+    With `prices`, `-o usage` and `-u` add the call's cost, at the price of the model that
+    answered (else of `model`, the one asked for): the model the ledger records for the call.
     """
 
-    def __init__(self, console: Console, mode: OutputMode, show_usage: bool = False) -> None:
+    def __init__(
+        self,
+        console: Console,
+        mode: OutputMode,
+        show_usage: bool = False,
+        prices: Prices | None = None,
+        model: str | None = None,
+    ) -> None:
         self.console = console
         self.writer = mode.writer(console)
         self.show_usage = show_usage and mode.name == "text"
+        self.prices, self.model = prices, model
         self._secrets = SecretFilter()
 
     @property
@@ -307,12 +363,13 @@ class Renderer:
     def end(self, completion: Completion, whole: bool = True) -> None:
         """The answer is complete; `whole` is False when its call fails (refused, incomplete)."""
         self.delta_flush()
+        self.writer.cost = charge(self.prices, completion.model or self.model, completion.usage)
         self.writer.end(completion, whole)
         warning = finish_warning(completion.finish_reason)
         if warning:
             self.console.warn(warning)
         if self.show_usage:
-            self.console.line(usage_line(completion.usage))
+            self.console.line(usage_line(completion.usage, self.writer.cost))
 
     def cut(self) -> None:
         """The answer broke off: end partial text with a line break so the error starts clean."""

@@ -50,7 +50,10 @@ def test_json_and_the_key_from_the_environment(cli: Any, isolated: Path, monkeyp
     assert list(doc["settings"]) == [
         "api_key", "api_key_command", "base_url", "fallback_base_url", "credits_url", "model", "params",
         "timeout", "connect_timeout", "retries", "retry_max_time", "max_response_bytes", "ledger", "ledger_dir",
+        "prices", "price_unit",
     ]
+    assert doc["settings"]["prices"] == {"value": {}, "source": "default"}
+    assert doc["settings"]["price_unit"] == {"value": "USD", "source": "default"}
     assert KEY not in r.stdout
 
 

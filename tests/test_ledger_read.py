@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evocli import ledger_read as ledger
-from evocli import ledger_rows
+from evocli import ledger_rows, ledger_sum
 from evocli.errors import NoInputError, UsageError
 from evocli.ledger import CallRecord, encode_line
 from evocli.ledger_read import Period, make_period, parse_when
 from evocli.ledger_sum import Report, summarize
+from tests.conftest import REPO, child_env
 
 NOW = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)
 
@@ -208,7 +211,7 @@ def test_overlong_line_is_skipped_as_one_corrupt_line(tmp_path: Path) -> None:
 def test_unreadable_month_file(tmp_path: Path) -> None:
     (tmp_path / "2026-11.jsonl").mkdir()
     with pytest.raises(NoInputError, match=r"cannot read the usage ledger file .*2026-11.jsonl: Is a directory"):
-        ledger.report(tmp_path)
+        ledger_sum.report(tmp_path)
 
 
 # --- the summary ----------------------------------------------------------------------------------
@@ -318,7 +321,7 @@ def test_unknown_grouping() -> None:
 
 
 def test_empty_ledger_is_an_empty_report(tmp_path: Path) -> None:
-    report = ledger.report(tmp_path / "missing")
+    report = ledger_sum.report(tmp_path / "missing")
     assert (report.rows, report.corrupt) == ([], 0)
     assert report.totals.values()["mean_latency_ms"] is None
 
@@ -328,15 +331,33 @@ def test_parallel_report_equals_the_sequential_one(tmp_path: Path) -> None:
     for month, lines in months.items():
         (tmp_path / f"{month}.jsonl").write_bytes(b"".join(lines))
     for by in ledger.GROUPINGS:
-        one = ledger.report(tmp_path, by, workers=1)
-        many = ledger.report(tmp_path, by, workers=3, parallel_min_bytes=1)
+        one = ledger_sum.report(tmp_path, by, workers=1)
+        many = ledger_sum.report(tmp_path, by, workers=3, parallel_min_bytes=1)
         assert (table(many), many.totals, many.corrupt) == (table(one), one.totals, one.corrupt)
     period = make_period("2026-11-01T06:00", "2026-11-30", NOW)
-    one = ledger.report(tmp_path, "day", period, ["ci"], workers=1)
-    many = ledger.report(tmp_path, "day", period, ["ci"], workers=2, parallel_min_bytes=1)
+    one = ledger_sum.report(tmp_path, "day", period, ["ci"], workers=1)
+    many = ledger_sum.report(tmp_path, "day", period, ["ci"], workers=2, parallel_min_bytes=1)
     assert table(many) == table(one) == [("2026-11-02", 50, 50, 0, 0, 0, 0, 0, 0, 1000),
                                          ("2026-11-30", 50, 0, 100 * 50, 50 * 50, 500, 1000, 0, 7500, 300)]
     assert many.corrupt == 3
+
+
+def test_parallel_workers_end_quietly_under_evocli_signal_handlers(tmp_path: Path) -> None:
+    """The pool ends its workers with SIGTERM: under evocli's handlers (SIGTERM raises
+    KeyboardInterrupt), a worker must not print a traceback for it. It raced: about one report in two."""
+    (tmp_path / "2026-11.jsonl").write_bytes(b"".join(SAMPLE[1:5]) * 50)
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from evocli import ledger_sum, signals\n"
+        "signals.install()\n"
+        "for _ in range(20):\n"
+        f"    ledger_sum.report(Path({str(tmp_path)!r}), workers=2, parallel_min_bytes=1)\n"
+        "print('done')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=child_env(),
+                         timeout=120)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "done\n", "")
 
 
 # --- the fast path agrees with the lenient reader ------------------------------------------------

@@ -31,6 +31,19 @@ def batch(
         str | None,
         typer.Option("--shard", metavar="I/N", help="Only the lines whose number modulo N is I-1."),
     ] = None,
+    max_cost: Annotated[
+        str | None,
+        typer.Option(
+            "--max-cost", metavar="AMOUNT",
+            help="Send no more lines once this run has spent AMOUNT (needs a price for every model).",
+        ),
+    ] = None,
+    max_total_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-total-tokens", metavar="N", min=0, help="Send no more lines once this run used N tokens."
+        ),
+    ] = None,
     system: Annotated[
         str | None,
         typer.Option(
@@ -66,10 +79,12 @@ def batch(
     Example: evocli batch tickets.jsonl --concurrency 8 --out results.jsonl --resume
     """
     opts = o.CallOptions.from_params(
-        ctx.params, own=("file", "concurrency", "out", "resume", "shard", "system")
+        ctx.params,
+        own=("file", "concurrency", "out", "resume", "shard", "max_cost", "max_total_tokens", "system"),
     )
     from evocli import batch as lines
-    from evocli import batchrun
+    from evocli import batchrun, cost
+    from evocli.batchbudget import RunBudget
 
     # Lines may bring their own schema: --schema-multi, --no-strict and --schema-retries act on it.
     contract = answer_contract(opts, lines=True)
@@ -78,9 +93,13 @@ def batch(
     stdin = sys.stdin.buffer if sys.stdin is not None else None
     if out is not None and batchrun.names_input(out, file, stdin):
         raise UsageError("--out must not be the input file", hint="write the results to another file")
+    cap = None if max_cost is None else cost.parse_max_cost(max_cost)
+    settings = load_settings(opts, warn=ctx.obj.warn)
+    budget = None
+    if cap is not None or max_total_tokens is not None:
+        budget = RunBudget(cost.Budget(settings.prices, cap, max_total_tokens))
     plan = batchrun.Plan(
         file, out, resume, lines.parse_shard(shard) if shard else None, concurrency, system, opts.tag,
-        contract, strict=not no_strict, multi=schema_multi,
+        contract, strict=not no_strict, multi=schema_multi, budget=budget,
     )
-    settings = load_settings(opts, warn=ctx.obj.warn)
     batchrun.run(plan, settings, ctx.obj, stdin)

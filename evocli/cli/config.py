@@ -79,6 +79,9 @@ def _rows(settings: cfg.Settings) -> list[tuple[str, Any, str]]:
         elif key.name == "api_key_command":
             file_value = settings.config_data.get("api_key_command")
             value, source = file_value, f"config file {settings.config_path}" if file_value else "-"
+        elif key.kind in ("prices", "label"):
+            # As written in the file: the prices and their unit are shown the way they are set.
+            value = settings.config_data.get(key.name) or key.default
         else:
             value = getattr(settings, key.name)
             value = str(value) if key.kind == "path" else value

@@ -95,7 +95,8 @@ class Exchange:
         """The last attempt's completion; its verdict's error (exit 3 or 4) is raised."""
         turns: list[Message] = []
         for attempt in range(1, self.contract.attempts + 1):
-            renderer = Renderer(self.out, self.shape.mode, self.shape.show_usage)
+            renderer = Renderer(self.out, self.shape.mode, self.shape.show_usage,
+                                self.settings.prices, self.settings.model)
             sent = self._send([*messages, *turns], renderer)
             judgement = answer.judge(self.contract, sent.completion, attempt)
             sent.record(judgement.code)
