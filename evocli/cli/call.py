@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evocli import client, config, messages, signals
@@ -61,13 +60,6 @@ def load_settings(
     if problem and warn is not None:
         warn(f"base URL {settings.base_url}: {problem}")
     return settings
-
-
-def ledger_dir() -> Path:
-    """Where the ledger is, resolved like every setting; reading it needs no key."""
-    env = dict(os.environ)
-    # need_key=False: api_key_command (which may prompt for a passphrase) is not run.
-    return config.resolve(config.Overrides(), env, config.load_config_file(env), need_key=False).ledger_dir
 
 
 def answer_contract(
