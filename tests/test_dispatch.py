@@ -42,3 +42,30 @@ def test_unknown_names_use_the_whole_app() -> None:
     code, out, err = run(["nope"], whole=False)
     assert (code, out) == (2, "")
     assert err == "evocli: error: no such command 'nope'\nhint: 'evocli -h' lists the options\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"COMP_WORDS": "evocli ask --", "COMP_CWORD": "2"}, "ask"),
+        ({"COMP_WORDS": "evocli as", "COMP_CWORD": "1"}, None),
+        ({"COMP_WORDS": "evocli nope --", "COMP_CWORD": "2"}, None),
+        ({"COMP_WORDS": "evocli", "COMP_CWORD": "x"}, None),
+        ({"_TYPER_COMPLETE_ARGS": "evocli batch --"}, "batch"),
+        ({"_TYPER_COMPLETE_ARGS": "evocli usage "}, "usage"),
+        ({"_TYPER_COMPLETE_ARGS": "evocli usage"}, None),
+        ({"_TYPER_COMPLETE_ARGS": "evocli "}, None),
+    ],
+)
+def test_completion_within_a_command_builds_only_that_command(env: dict[str, str], expected: str | None) -> None:
+    from evocli.cli import completing_in
+
+    assert completing_in(env) == expected
+
+
+@pytest.mark.parametrize("words", ["evocli ask --", "evocli ask -o ", "evocli chat-file --", "evocli usage --by "])
+def test_completion_in_one_command_matches_the_whole_app(words: str) -> None:
+    env = child_env({"_EVOCLI_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": words})
+    fast = subprocess.run([sys.executable, "-m", "evocli"], capture_output=True, text=True, cwd=REPO, env=env)
+    whole = subprocess.run([sys.executable, "-c", WHOLE_APP], capture_output=True, text=True, cwd=REPO, env=env)
+    assert fast.stdout == whole.stdout and fast.stdout

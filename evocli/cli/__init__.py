@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
@@ -48,6 +48,22 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+def completing_in(env: Mapping[str, str]) -> str | None:
+    """The command a TAB completes within (`evocli ask --<TAB>`), or None when the command name
+    itself is being completed: only that command is then built, as for a run that names it."""
+    if "COMP_WORDS" in env:  # bash: the words, and the index of the one being completed
+        words = env["COMP_WORDS"].split()
+        try:
+            inside = int(env.get("COMP_CWORD", "")) >= 2
+        except ValueError:
+            return None
+    else:  # zsh, fish: the line so far; a trailing space starts a new word
+        line = env.get("_TYPER_COMPLETE_ARGS", "")
+        words = line.split()
+        inside = len(words) >= 3 or (len(words) == 2 and line.endswith(" "))
+    return words[1] if inside and len(words) >= 2 and words[1] in COMMANDS else None
+
+
 def main() -> None:
     """The `evocli` console script.
 
@@ -57,8 +73,11 @@ def main() -> None:
     """
     signals.install()
     argv = sys.argv[1:]
-    completing = "_EVOCLI_COMPLETE" in os.environ
-    names = [argv[0]] if argv and argv[0] in COMMANDS and not completing else None
+    if "_EVOCLI_COMPLETE" in os.environ:
+        named = completing_in(os.environ)
+        names = None if named is None else [named]
+    else:
+        names = [argv[0]] if argv and argv[0] in COMMANDS else None
     try:
         build_app(names)(argv, prog_name="evocli")
     except KeyboardInterrupt:  # outside a command: while parsing, or in completion
