@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from evocli.client import Completion, usage_counts
 from evocli.errors import EvocliError, ExitCode, IncompleteError, RejectedError
@@ -134,8 +134,7 @@ LENGTH_HINT = "raise --max-tokens, or lower --effort so fewer tokens go to reaso
 ACCEPT_HINT = "--allow-incomplete accepts what arrived"
 
 
-@dataclass(frozen=True)
-class Incomplete:
+class Incomplete(NamedTuple):
     """Why an answer is incomplete, for the exit-3 error or the --allow-incomplete warning."""
 
     reason: str  # "length", "content_filter", another finish_reason, or "empty"
@@ -224,8 +223,7 @@ class Contract:
         return self.schema is not None or self.extract is not None
 
 
-@dataclass(frozen=True)
-class Judgement:
+class Judgement(NamedTuple):
     """The verdict on one answer.
 
     `error` is why the call fails (exit 3 or 4); `retry` holds the corrective turns when the

@@ -7,13 +7,13 @@ import math
 import os
 import shlex
 import stat
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from evocli import apikey
 from evocli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ DEFAULT_BASE_URL = "https://direct.evolink.ai/v1"
 DEFAULT_FALLBACK_URL = "https://api.evolink.ai/v1"
 DEFAULT_CREDITS_URL = "https://api.evolink.ai/v1/credits"
 DEFAULT_MODEL = "gpt-5.2"
-KEY_COMMAND_TIMEOUT = 60.0
 # The longest wait any timeout may ask for: a week (larger values overflow the clock's range).
 MAX_SECONDS = 7 * 24 * 3600
 
@@ -33,7 +32,6 @@ KNOWN_MODELS = (
     "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna", "evolink/auto",
 )
 
-KEY_HINT = "set EVOLINK_API_KEY (keys start with sk-; create one at https://evolink.ai/dashboard/keys)"
 
 
 @dataclass(frozen=True)
@@ -299,33 +297,6 @@ def _env_flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def run_key_command(command: str) -> str:
-    """Run `api_key_command` without a shell; its stripped stdout is the key."""
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise ConfigError(f"api_key_command cannot be parsed: {exc}") from None
-    if not argv:
-        raise ConfigError("api_key_command is empty")
-    try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=KEY_COMMAND_TIMEOUT, check=False)
-    except FileNotFoundError:
-        raise ConfigError(f"api_key_command: {argv[0]}: command not found") from None
-    except PermissionError:
-        raise ConfigError(f"api_key_command: {argv[0]}: permission denied") from None
-    except subprocess.TimeoutExpired:
-        raise ConfigError(f"api_key_command did not finish within {KEY_COMMAND_TIMEOUT:g} s") from None
-    if done.returncode != 0:
-        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        detail = f": {lines[-1]}" if lines else ""
-        raise ConfigError(f"api_key_command exited with status {done.returncode}{detail}")
-    key = done.stdout.decode("utf-8", "replace").strip()
-    if not key:
-        raise ConfigError("api_key_command printed no key")
-    return key
-
-
 class _Layers:
     """Finds each setting in the first layer that has it, and remembers which one that was."""
 
@@ -373,6 +344,16 @@ class _Layers:
         return params
 
 
+def _prices(layers: _Layers) -> Prices | None:
+    """The prices of the config file; the cost module loads only when there are some."""
+    given = {name: layers.pick(name) for name in ("prices", "price_unit")}
+    if not given["prices"]:
+        return None
+    from evocli.cost import prices_from_config
+
+    return prices_from_config(given)
+
+
 def resolve(
     flags: Overrides,
     env: Mapping[str, str],
@@ -380,11 +361,9 @@ def resolve(
     conversation: Overrides | None = None,
     *,
     need_key: bool = True,
-    key_command: Callable[[str], str] = run_key_command,
+    key_command: Callable[[str], str] | None = None,
 ) -> Settings:
     """Merge the layers: flags > conversation file > environment > config file > defaults."""
-    from evocli.cost import prices_from_config
-
     layers = _Layers(flags, conversation, env, cfg)
     base_url = check_url(layers.pick("base_url"), "base URL")
     if "fallback_base_url" in cfg.data:  # null or "" turns it off
@@ -394,7 +373,7 @@ def resolve(
         default = DEFAULT_FALLBACK_URL if base_url == DEFAULT_BASE_URL else None
         fallback = layers.found("fallback_base_url", default, "default")
     ledger_dir = layers.pick("ledger_dir")
-    api_key, key_source = _resolve_key(env, cfg.data, need_key, key_command)
+    api_key, key_source = apikey.resolve_key(env, cfg.data, need_key, key_command or apikey.run_key_command)
     layers.sources["api_key"] = key_source
     return Settings(
         api_key=api_key,
@@ -415,33 +394,5 @@ def resolve(
         config_path=cfg.path,
         sources=layers.sources,
         config_data=cfg.data,
-        prices=prices_from_config({name: layers.pick(name) for name in ("prices", "price_unit")}),
+        prices=_prices(layers),
     )
-
-
-def _resolve_key(
-    env: Mapping[str, str],
-    file: Mapping[str, Any],
-    need_key: bool,
-    key_command: Callable[[str], str],
-) -> tuple[str | None, str]:
-    """The key and where it came from. Without need_key, api_key_command is not run (it may
-    prompt for a passphrase): the key is then None and the source says so."""
-    key, source = env.get("EVOLINK_API_KEY", "").strip(), "EVOLINK_API_KEY"
-    if not key and file.get("api_key_command"):
-        if not need_key:
-            return None, "api_key_command"
-        key, source = key_command(file["api_key_command"]), "api_key_command"
-    if not key and file.get("api_key"):
-        key, source = str(file["api_key"]).strip(), "api_key"
-    if not key:
-        if need_key:
-            raise ConfigError("no API key configured", hint=KEY_HINT)
-        return None, "none"
-    if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
-        # Never echo it: the message names the source only.
-        raise ConfigError(
-            f"the API key from {source} has characters that cannot be sent in a header",
-            hint="look for a stray space, line break, quote or non-ASCII character in it",
-        )
-    return key, source

@@ -8,7 +8,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from evocli.client import TOKEN_FIELDS, Completion, usage_counts
 from evocli.errors import OutputError, UsageError
@@ -163,8 +163,7 @@ def raw_body(raw: bytes) -> bytes:
     return raw if raw.endswith(b"\n") else raw + b"\n"
 
 
-@dataclass(frozen=True)
-class Charge:
+class Charge(NamedTuple):
     """What one call cost, exactly, in the unit of the prices."""
 
     amount: Decimal

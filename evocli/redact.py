@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # Anything shaped like an Evolink/OpenAI secret key, even one evocli was never given.
 # Patterns as text: `re` compiles them on first use (and caches them), not at every start-up.
@@ -21,8 +20,7 @@ MIN_HUNTED_PASSWORD = 4
 _SHORT_ESCAPES = {"/": r"\\/", '"': r'\\"', "\\": r"\\\\"}
 
 
-@dataclass(frozen=True)
-class _Secret:
+class _Secret(NamedTuple):
     shown: str  # what replaces it
     spellings: re.Pattern[str]  # the secret, each character plain or JSON-escaped
     everywhere: bool  # the API key: masked in the answer too, not only in diagnostics

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evocli import config
+from evocli import apikey, config
 from evocli.config import ConfigFile, Overrides, resolve
 from evocli.errors import ConfigError, ExitCode
 from tests.conftest import REPO, child_env
@@ -148,7 +148,7 @@ def test_open_file_without_key_is_fine(tmp_path: Path) -> None:
 def test_key_command_runs_without_shell(tmp_path: Path) -> None:
     script = tmp_path / "print key.py"
     script.write_text("import sys; print('  sk-cmd-key-123456789  '); print(sys.argv[1:], file=sys.stderr)")
-    key = config.run_key_command(f"{sys.executable} '{script}' '$HOME' 'a;b'")
+    key = apikey.run_key_command(f"{sys.executable} '{script}' '$HOME' 'a;b'")
     assert key == "sk-cmd-key-123456789"
 
 
@@ -164,7 +164,7 @@ def test_key_command_runs_without_shell(tmp_path: Path) -> None:
 )
 def test_key_command_failures_are_exit_78(command: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        config.run_key_command(command)
+        apikey.run_key_command(command)
     assert info.value.code == 78
     assert info.value.message == message
 

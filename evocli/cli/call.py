@@ -8,8 +8,8 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from evocli import client, config, messages, signals
 from evocli.cli.options import CallOptions
@@ -171,8 +171,7 @@ def _link(opts: CallOptions, settings: config.Settings, out: Console) -> transpo
     return link
 
 
-@dataclass(frozen=True)
-class Turn:
+class Turn(NamedTuple):
     """The user's new turn: its text and the files attached to it."""
 
     text: str

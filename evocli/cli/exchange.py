@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import suppress
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from evocli import answer, client, signals
 from evocli.config import Settings
@@ -51,8 +50,7 @@ class Waiting:
             self.out.status("")
 
 
-@dataclass(frozen=True)
-class Shape:
+class Shape(NamedTuple):
     """How a call is sent and shown: the output mode, streaming, -u, and its ledger labels."""
 
     mode: OutputMode
@@ -62,8 +60,7 @@ class Shape:
     tag: str | None
 
 
-@dataclass(frozen=True)
-class _Sent:
+class _Sent(NamedTuple):
     """One attempt's answer, not yet recorded: its record waits for the verdict's exit code."""
 
     completion: client.Completion
