@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,14 +46,19 @@ with ThreadPoolExecutor(workers) as pool:
 """
 
 
-def timed(argv: list[str], env: dict[str, str], prompts: int) -> float:
+def timed(argv: list[str], env: dict[str, str], prompts: int) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run: the CPU time is what the client itself
+    spends, steadier than the wall time on a busy 2-core machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     lines = proc.stdout.splitlines()
     if proc.returncode != 0 or len(lines) != prompts:
         raise SystemExit(f"{argv[:4]}… failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -72,7 +78,7 @@ def main() -> None:
         env = {**base, "EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": server.base_url,
                "EVOCLI_LEDGER_DIR": str(Path(tmp) / "ledger"), "EVOCLI_CONFIG": str(Path(tmp) / "none.yaml")}
         batch = [sys.executable, "-m", "evocli", "batch", str(src), "-c", str(args.concurrency)]
-        runs: dict[str, list[float]] = {"script": [], "ledger": [], "no-ledger": []}
+        runs: dict[str, list[tuple[float, float]]] = {"script": [], "ledger": [], "no-ledger": []}
         for _ in range(args.rounds):
             runs["script"].append(timed([sys.executable, "-c", SCRIPT, server.base_url, KEY, str(src),
                                          str(args.concurrency)], env, args.prompts))
@@ -81,13 +87,17 @@ def main() -> None:
         records = sum(len(p.read_text().splitlines()) for p in (Path(tmp) / "ledger").glob("*.jsonl"))
         assert records == args.prompts * args.rounds, records
 
-    script = statistics.median(runs["script"])
+    def medians(label: str) -> tuple[float, float]:
+        return statistics.median(w for w, _ in runs[label]), statistics.median(c for _, c in runs[label])
+
+    wall, cpu = medians("script")
     print(f"batch overhead: {args.prompts} prompts at -c {args.concurrency}, instant answers, "
           f"median of {args.rounds} (command: make bench-batch-ledger)")
-    print(f"  requests thread-pool script:   {script:6.2f} s")
+    print(f"  requests thread-pool script:   {wall:6.2f} s wall, {cpu:6.2f} s CPU")
     for label in ("ledger", "no-ledger"):
-        median = statistics.median(runs[label])
-        print(f"  evocli batch ({label + ')':11}   {median:6.2f} s   {median / script:.2f}x the script")
+        w, c = medians(label)
+        print(f"  evocli batch ({label + ')':11}   {w:6.2f} s wall, {c:6.2f} s CPU   "
+              f"{w / wall:.2f}x the script's wall time, {c / cpu:.2f}x its CPU time")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,15 @@ def load_json(raw: bytes | str) -> Any:
         value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
         raise UnusableJSON(f"is nested more than {MAX_DEPTH} levels deep") from None
+    # The walk is needed only where it can find something: a lone surrogate comes from a \u
+    # escape, and nesting past MAX_DEPTH needs that many brackets (most answers have neither).
+    if isinstance(raw, bytes):
+        # json reads bytes with surrogatepass: an encoded surrogate starts with 0xED too.
+        plain = b"\\u" not in raw and b"\xed" not in raw and raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH
+    else:
+        plain = "\\u" not in raw and raw.count("[") + raw.count("{") <= MAX_DEPTH
+    if plain:
+        return value
     return _held(value)
 
 

@@ -25,11 +25,28 @@ def encode_body(body: Any) -> bytes:
     buffer, so the peak is the body plus the result (json.dumps then .encode holds the string,
     its escaped copy and the joined text, then the text and the bytes: 3 copies at once).
     A value json.dumps refuses raises as it does (ValueError for NaN, TypeError otherwise)."""
+    if not _has_long_text(body):  # the usual body: json.dumps is several times faster
+        return json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
     out = io.BytesIO()
     for piece in _pieces(body):
         out.write(piece)
     # getvalue hands over the buffer itself when nothing else shares it: no copy.
     return out.getvalue()
+
+
+def _has_long_text(value: Any) -> bool:
+    """Whether a string somewhere in the value is long enough to be worth encoding by slices."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if len(item) > _SLICE:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 def _pieces(value: Any) -> Iterator[bytes]:
