@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,6 +20,7 @@ from evocli.cli.call import (
 from evocli.errors import UsageError
 
 
+@o.shared_options(*o.CALL_OPTIONS)
 def ask(
     ctx: typer.Context,
     prompt: Annotated[
@@ -47,34 +48,7 @@ def ask(
     attach: o.AttachOpt = None,
     image_detail: o.ImageDetailOpt = None,
     no_stdin: o.NoStdinOpt = False,
-    model: o.ModelOpt = None,
-    temperature: o.TemperatureOpt = None,
-    max_tokens: o.MaxTokensOpt = None,
-    param: o.ParamOpt = None,
-    effort: o.EffortOpt = None,
-    verbosity: o.VerbosityOpt = None,
-    seed: o.SeedOpt = None,
-    schema: o.SchemaOpt = None,
-    schema_multi: o.SchemaMultiOpt = False,
-    no_strict: o.NoStrictOpt = False,
-    schema_retries: o.SchemaRetriesOpt = None,
-    extract: o.ExtractOpt = False,
-    extract_last: o.ExtractLastOpt = False,
-    allow_incomplete: o.AllowIncompleteOpt = False,
-    output: o.OutputOpt = "text",
-    stream: o.StreamOpt = None,
-    show_usage: o.ShowUsageOpt = False,
-    dry_run: o.DryRunOpt = False,
-    tag: o.TagOpt = None,
-    quiet: o.QuietOpt = False,
-    no_ledger: o.NoLedgerOpt = False,
-    timeout: o.TimeoutOpt = None,
-    connect_timeout: o.ConnectTimeoutOpt = None,
-    retries: o.RetriesOpt = None,
-    retry_max_time: o.RetryMaxTimeOpt = None,
-    max_time: o.MaxTimeOpt = None,
-    verbose: o.VerboseOpt = False,
-    debug: o.DebugOpt = False,
+    **shared: Any,
 ) -> None:
     """Ask one question; piped stdin comes first, then a blank line, then the arguments.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,6 +12,11 @@ from evocli.cli.call import answer_contract, load_settings
 from evocli.errors import UsageError
 
 
+@o.shared_options(
+    "model", "temperature", "max_tokens", "param", "effort", "verbosity", "seed", "schema", "schema_multi",
+    "no_strict", "schema_retries", "allow_incomplete", "tag", "quiet", "no_ledger", "timeout",
+    "connect_timeout", "retries", "retry_max_time", "debug",
+)
 def batch(
     ctx: typer.Context,
     file: Annotated[
@@ -50,26 +55,7 @@ def batch(
             "-s", "--system", metavar="TEXT", help="Default system message.", rich_help_panel=o.CALL
         ),
     ] = None,
-    model: o.ModelOpt = None,
-    temperature: o.TemperatureOpt = None,
-    max_tokens: o.MaxTokensOpt = None,
-    param: o.ParamOpt = None,
-    effort: o.EffortOpt = None,
-    verbosity: o.VerbosityOpt = None,
-    seed: o.SeedOpt = None,
-    schema: o.SchemaOpt = None,
-    schema_multi: o.SchemaMultiOpt = False,
-    no_strict: o.NoStrictOpt = False,
-    schema_retries: o.SchemaRetriesOpt = None,
-    allow_incomplete: o.AllowIncompleteOpt = False,
-    tag: o.TagOpt = None,
-    quiet: o.QuietOpt = False,
-    no_ledger: o.NoLedgerOpt = False,
-    timeout: o.TimeoutOpt = None,
-    connect_timeout: o.ConnectTimeoutOpt = None,
-    retries: o.RetriesOpt = None,
-    retry_max_time: o.RetryMaxTimeOpt = None,
-    debug: o.DebugOpt = False,
+    **shared: Any,
 ) -> None:
     """Run many prompts from JSON Lines, concurrently; results come out in input order.
 
@@ -100,6 +86,6 @@ def batch(
         budget = RunBudget(cost.Budget(settings.prices, cap, max_total_tokens))
     plan = batchrun.Plan(
         file, out, resume, lines.parse_shard(shard) if shard else None, concurrency, system, opts.tag,
-        contract, strict=not no_strict, multi=schema_multi, budget=budget,
+        contract, strict=not opts.no_strict, multi=opts.schema_multi, budget=budget,
     )
     batchrun.run(plan, settings, ctx.obj, stdin)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -37,6 +37,7 @@ AppendOpt = Annotated[
 ]
 
 
+@o.shared_options(*o.CALL_OPTIONS)
 def chat_file(
     ctx: typer.Context,
     file: Annotated[
@@ -50,34 +51,7 @@ def chat_file(
     attach: o.AttachOpt = None,
     image_detail: o.ImageDetailOpt = None,
     no_stdin: o.NoStdinOpt = False,
-    model: o.ModelOpt = None,
-    temperature: o.TemperatureOpt = None,
-    max_tokens: o.MaxTokensOpt = None,
-    param: o.ParamOpt = None,
-    effort: o.EffortOpt = None,
-    verbosity: o.VerbosityOpt = None,
-    seed: o.SeedOpt = None,
-    schema: o.SchemaOpt = None,
-    schema_multi: o.SchemaMultiOpt = False,
-    no_strict: o.NoStrictOpt = False,
-    schema_retries: o.SchemaRetriesOpt = None,
-    extract: o.ExtractOpt = False,
-    extract_last: o.ExtractLastOpt = False,
-    allow_incomplete: o.AllowIncompleteOpt = False,
-    output: o.OutputOpt = "text",
-    stream: o.StreamOpt = None,
-    show_usage: o.ShowUsageOpt = False,
-    dry_run: o.DryRunOpt = False,
-    tag: o.TagOpt = None,
-    quiet: o.QuietOpt = False,
-    no_ledger: o.NoLedgerOpt = False,
-    timeout: o.TimeoutOpt = None,
-    connect_timeout: o.ConnectTimeoutOpt = None,
-    retries: o.RetriesOpt = None,
-    retry_max_time: o.RetryMaxTimeOpt = None,
-    max_time: o.MaxTimeOpt = None,
-    verbose: o.VerboseOpt = False,
-    debug: o.DebugOpt = False,
+    **shared: Any,
 ) -> None:
     """Send a YAML conversation; piped stdin fills {{ stdin }} or becomes the last user turn.
 
@@ -101,7 +75,7 @@ def chat_file(
     # Read stdin before taking the lock: a slow producer must not hold up other runs.
     piped = None if no_stdin or file == "-" or "-" in (attach or []) else read_stdin()
     # --dry-run sends nothing, so it saves nothing either: FILE is left alone, unlocked.
-    saving = append and not dry_run
+    saving = append and not opts.dry_run
 
     def waiting() -> None:
         out.notice(f"waiting for another evocli appending to {file}")

@@ -23,6 +23,9 @@ else:
     Action = Literal["show", "check"]
 
 
+@o.shared_options(
+    "model", "param", "quiet", "no_ledger", "timeout", "connect_timeout", "retries", "retry_max_time", "debug"
+)
 def config(
     ctx: typer.Context,
     action: Annotated[
@@ -30,15 +33,7 @@ def config(
         typer.Argument(metavar="[show|check]", help="show (the default) or check.", show_default=False),
     ] = "show",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
-    model: o.ModelOpt = None,
-    param: o.ParamOpt = None,
-    no_ledger: o.NoLedgerOpt = False,
-    timeout: o.TimeoutOpt = None,
-    connect_timeout: o.ConnectTimeoutOpt = None,
-    retries: o.RetriesOpt = None,
-    retry_max_time: o.RetryMaxTimeOpt = None,
-    quiet: o.QuietOpt = False,
-    debug: o.DebugOpt = False,
+    **shared: Any,
 ) -> None:
     """Show every setting with its value and where it came from (a flag, a variable, the config
     file or the default), the key masked; check tries them: the key, the config file, the base

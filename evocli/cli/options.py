@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
@@ -76,13 +77,23 @@ ParamOpt = Annotated[
 ]
 EffortOpt = Annotated[
     EffortName | None,
-    typer.Option("--effort", case_sensitive=False, help="Reasoning effort (sent as reasoning_effort).",
-                 rich_help_panel=CALL),
+    typer.Option(
+        "--effort",
+        metavar="LEVEL",
+        case_sensitive=False,
+        help=f"Reasoning effort: {', '.join(EFFORTS)} (sent as reasoning_effort).",
+        rich_help_panel=CALL,
+    ),
 ]
 VerbosityOpt = Annotated[
     VerbosityName | None,
-    typer.Option("--verbosity", case_sensitive=False, help="How long the answer is (sent as verbosity).",
-                 rich_help_panel=CALL),
+    typer.Option(
+        "--verbosity",
+        metavar="LEVEL",
+        case_sensitive=False,
+        help=f"How long the answer is: {', '.join(VERBOSITIES)} (sent as verbosity).",
+        rich_help_panel=CALL,
+    ),
 ]
 SeedOpt = Annotated[
     int | None,
@@ -255,6 +266,70 @@ VerboseOpt = Annotated[
         rich_help_panel=NET,
     ),
 ]
+
+
+# The shared options in the order help lists them: name -> (annotated type, default). A command
+# takes a selection with `shared_options`, after its own parameters.
+SHARED: dict[str, tuple[Any, Any]] = {
+    "model": (ModelOpt, None),
+    "temperature": (TemperatureOpt, None),
+    "max_tokens": (MaxTokensOpt, None),
+    "param": (ParamOpt, None),
+    "effort": (EffortOpt, None),
+    "verbosity": (VerbosityOpt, None),
+    "seed": (SeedOpt, None),
+    "schema": (SchemaOpt, None),
+    "schema_multi": (SchemaMultiOpt, False),
+    "no_strict": (NoStrictOpt, False),
+    "schema_retries": (SchemaRetriesOpt, None),
+    "extract": (ExtractOpt, False),
+    "extract_last": (ExtractLastOpt, False),
+    "allow_incomplete": (AllowIncompleteOpt, False),
+    "output": (OutputOpt, "text"),
+    "stream": (StreamOpt, None),
+    "show_usage": (ShowUsageOpt, False),
+    "dry_run": (DryRunOpt, False),
+    "tag": (TagOpt, None),
+    "quiet": (QuietOpt, False),
+    "no_ledger": (NoLedgerOpt, False),
+    "timeout": (TimeoutOpt, None),
+    "connect_timeout": (ConnectTimeoutOpt, None),
+    "retries": (RetriesOpt, None),
+    "retry_max_time": (RetryMaxTimeOpt, None),
+    "max_time": (MaxTimeOpt, None),
+    "verbose": (VerboseOpt, False),
+    "debug": (DebugOpt, False),
+}
+# The options of a command that makes one call (ask, chat-file): all of them.
+CALL_OPTIONS = tuple(SHARED)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def shared_options(*names: str) -> Callable[[F], F]:
+    """Give a command the named shared options after its own parameters, as if its signature
+    listed them; the function takes them as `**shared` (it reads them through CallOptions).
+
+    Typer reads a command's parameters from its signature and type hints, so both are set.
+    """
+
+    def add(func: F) -> F:
+        signature = inspect.signature(func, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=SHARED[name][0],
+                              default=SHARED[name][1])
+            for name in SHARED if name in names
+        ]
+        unknown = set(names) - set(SHARED)
+        if unknown:
+            raise TypeError(f"not shared options: {unknown}")
+        func.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+        hints = {p.name: p.annotation for p in [*own, *added]}
+        func.__annotations__ = {**hints, "return": signature.return_annotation}
+        return func
+
+    return add
 
 
 @dataclass
