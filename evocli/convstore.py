@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 
@@ -39,6 +40,14 @@ def locked(file: str, on_wait: Callable[[], None], *, create: bool = False) -> I
     """
     from evocli import safefile
 
+    if not file:
+        raise NoInputError("a conversation file needs a name")
+    try:
+        if not stat.S_ISREG(os.stat(file).st_mode):
+            # A FIFO or a device cannot be replaced by a new version (and opening a FIFO waits).
+            raise NoInputError(f"cannot append to {file}: it is not a regular file")
+    except FileNotFoundError:
+        pass
     created = create and not os.path.lexists(file)
     with ExitStack() as stack:
         try:

@@ -269,3 +269,14 @@ def test_ten_concurrent_continuations_lose_no_turn(tmp_path: Path) -> None:
     # each run sent everything saved before it: the i-th request carries 2*i earlier turns
     assert sorted(len(json.loads(r.body)["messages"]) for r in srv.requests) == [2 * i + 1 for i in range(10)]
     assert sorted(os.listdir(tmp_path)) == [p for p in sorted(os.listdir(tmp_path)) if not p.startswith(".")]
+
+
+def test_a_conversation_file_that_is_a_fifo_is_refused_not_waited_on(cli: Any, api_env: FakeServer,
+                                                                     here: Path) -> None:
+    os.mkfifo(here / "pipe.yaml")
+    for args in (["ask", "-c", "pipe.yaml", "--no-stdin", "x"], ["chat-file", "--append", "--no-stdin", "pipe.yaml"]):
+        r = cli(args)
+        assert (r.exit_code, r.stderr) == (66, "evocli: error: cannot append to pipe.yaml: it is not a regular file\n")
+    r = cli(["ask", "-c", "", "--no-stdin", "x"])
+    assert (r.exit_code, r.stderr) == (66, "evocli: error: a conversation file needs a name\n")
+    assert api_env.requests == []
