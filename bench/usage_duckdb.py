@@ -28,14 +28,9 @@ sys.path.insert(0, str(HERE))
 
 from usage_bench import ledger  # noqa: E402
 
-SUMS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "cached_tokens",
-    "image_tokens",
-    "total_tokens",
-)
+from evocli.client import TOKEN_FIELDS  # noqa: E402
+
+SUMS = TOKEN_FIELDS
 QUERY = """
 SELECT model,
        count(*) AS requests,

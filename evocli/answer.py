@@ -185,13 +185,6 @@ def refusal(completion: Completion) -> RejectedError | None:
     return RejectedError(f"the model refused: {text}") if text else None
 
 
-def check_refusal(completion: Completion) -> None:
-    """Exit 4 at once when the model refused."""
-    error = refusal(completion)
-    if error is not None:
-        raise error
-
-
 # ---------------------------------------------------------------------------------------------
 # The verdict on one answer, for the command line and for batch.
 

@@ -46,15 +46,6 @@ def control_problem(key: str, value: Any) -> str | None:
     return f"{key} must be one of {', '.join(allowed)}, not {shown}{note}"
 
 
-def controls_problem(params: Mapping[str, Any]) -> str | None:
-    """The first refused gpt-5 control among request body fields, or None."""
-    for key, value in params.items():
-        problem = control_problem(key, value)
-        if problem:
-            return problem
-    return None
-
-
 def param_problem(key: Any, value: Any) -> str | None:
     """Why `params` may not hold this field, or None; the text starts with `params`.
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evocli.errors import BudgetError, ConfigError, UsageError
+from evocli.errors import BudgetError, UsageError
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -18,7 +18,6 @@ DEFAULT_PRICE_UNIT = "USD"
 # billed at the input price, which never understates what was spent.
 PRICE_FIELDS = ("input", "cached_input", "output")
 _REQUIRED = ("input", "output")
-PER_TOKENS = 1_000_000
 _CONTROL = r"[\x00-\x1f\x7f]"
 # Decimal digits enough for any sum of token counts times any price: every product and sum is exact.
 _PRECISION = 120
@@ -99,15 +98,6 @@ def price_unit_problem(value: Any) -> str | None:
     if re.search(_CONTROL, value):
         return "expected a label on one line, without control characters"
     return None
-
-
-def check_config(data: Mapping[str, Any], name: str) -> None:
-    """Refuse a config file whose `prices:` or `price_unit:` is wrong (ConfigError naming the key)."""
-    for key, check in (("prices", prices_problem), ("price_unit", price_unit_problem)):
-        if key in data:
-            problem = check(data[key])
-            if problem:
-                raise ConfigError(f"config file {name}: {key}: {problem}")
 
 
 def prices_from_config(data: Mapping[str, Any]) -> Prices | None:

@@ -9,6 +9,7 @@ from functools import cache
 from operator import itemgetter
 from typing import Any
 
+from evocli.ledger import RECORD_FIELDS
 from evocli.ledger_read import Period, _record_ts
 
 # What a row may hold, in this order (a row holds the fields asked for, in this order):
@@ -20,14 +21,8 @@ from evocli.ledger_read import Period, _record_ts
 #   image_tokens its digits, or b'' when the record predates the field
 # Text stays bytes until the end: converting a million values costs more than the whole match.
 FIELDS = ("ts", "day", "command", "model", "ok", "exit_code", "counts", "tag", "image_tokens")
-COUNTS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "reasoning_tokens",
-    "cached_tokens",
-    "latency_ms",
-)
+# The numbers a record holds side by side, in the order the ledger writes them.
+COUNTS = RECORD_FIELDS[RECORD_FIELDS.index("prompt_tokens") : RECORD_FIELDS.index("latency_ms") + 1]
 Row = tuple[Any, ...]
 
 # Everything in a `counts` text but the digits and commas: deleted in one pass to leave `12,7,…`.

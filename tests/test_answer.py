@@ -13,7 +13,6 @@ from evocli.answer import (
     Contract,
     Incomplete,
     Judgement,
-    check_refusal,
     code_blocks,
     compact,
     corrective_turns,
@@ -21,9 +20,10 @@ from evocli.answer import (
     incomplete,
     judge,
     no_block_error,
+    refusal,
     schema_failure,
 )
-from evocli.body import control_problem, controls_problem, param_problem, parse_params
+from evocli.body import control_problem, param_problem, parse_params
 from evocli.client import Completion, StreamAssembler, parse_completion
 from evocli.errors import ExitCode, IncompleteError, RejectedError, UsageError
 from evocli.schema import Loaded, from_option, prepare
@@ -205,11 +205,11 @@ def test_incomplete_is_exit_3() -> None:
 
 
 def test_a_refusal_is_exit_4_quoted_on_one_line() -> None:
-    with pytest.raises(RejectedError) as exc:
-        check_refusal(answer("", refusal="I can't help\n  with that."))
-    assert (exc.value.code, exc.value.message, exc.value.hint) == (ExitCode.REJECTED, "the model refused: I can't help with that.", None)
-    check_refusal(answer("fine"))
-    check_refusal(answer("fine", refusal=" \n"))
+    error = refusal(answer("", refusal="I can't help\n  with that."))
+    assert error is not None
+    assert (error.code, error.message, error.hint) == (ExitCode.REJECTED, "the model refused: I can't help with that.", None)
+    assert refusal(answer("fine")) is None
+    assert refusal(answer("fine", refusal=" \n")) is None
 
 
 def test_completions_carry_refusal_and_tool_calls() -> None:
@@ -273,13 +273,6 @@ def test_streams_assemble_refusal_and_tool_calls() -> None:
 )
 def test_control_problem(key: str, value: Any, problem: str | None) -> None:
     assert control_problem(key, value) == problem
-
-
-def test_controls_problem_gives_the_first() -> None:
-    assert controls_problem({"temperature": 0.2, "seed": 1, "verbosity": "loud", "reasoning_effort": "max"}) == (
-        'verbosity must be one of low, medium, high, not "loud"'
-    )
-    assert controls_problem({"reasoning_effort": "low", "seed": 3}) is None
 
 
 def test_the_controls_are_one_rule_for_every_settings_layer() -> None:

@@ -121,14 +121,16 @@ def test_price_unit_problem(value: Any, problem: str | None) -> None:
     assert cost.price_unit_problem(value) == problem
 
 
-def test_check_config_names_the_file_and_key() -> None:
-    cost.check_config({"prices": {"m": {"input": 1, "output": 2}}, "price_unit": "EUR", "model": "x"}, "c.yaml")
+def test_the_config_file_check_names_the_file_and_key() -> None:
+    from evocli.config import parse_config_text
+
+    parse_config_text(b"prices: {m: {input: 1, output: 2}}\nprice_unit: EUR\nmodel: x\n", "c.yaml")
     with pytest.raises(ConfigError) as err:
-        cost.check_config({"prices": {"m": {"input": 1, "output": -2}}}, "c.yaml")
+        parse_config_text(b"prices: {m: {input: 1, output: -2}}\n", "c.yaml")
     assert err.value.message == "config file c.yaml: prices: m.output: expected a price (a number, 0 or more), got -2"
     assert err.value.code == ExitCode.CONFIG
     with pytest.raises(ConfigError, match=r"^config file c.yaml: price_unit: expected a label such as USD, got nothing$"):
-        cost.check_config({"price_unit": None}, "c.yaml")
+        parse_config_text(b"price_unit: null\n", "c.yaml")
 
 
 def test_prices_from_config() -> None:
